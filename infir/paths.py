@@ -1,0 +1,26 @@
+"""Where the repository's own files live (conf/, data/), for an editable install or a clone."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+CONF_DIR = REPO_ROOT / "conf"
+DATA_DIR = REPO_ROOT / "data"
+
+
+def conf_file(kind: str, name_or_path: str, suffix: str = ".yaml") -> Path:
+    """Resolve `web` to conf/<kind>/web.yaml, or return an explicit path unchanged.
+
+    Raises FileNotFoundError listing the names available under conf/<kind>/.
+    """
+    candidate = Path(name_or_path)
+    if candidate.suffix in (".yaml", ".yml") or candidate.exists():
+        if not candidate.exists():
+            raise FileNotFoundError(f"{candidate}: no such config file")
+        return candidate
+    path = CONF_DIR / kind / f"{name_or_path}{suffix}"
+    if not path.exists():
+        names = sorted(p.stem for p in (CONF_DIR / kind).glob(f"*{suffix}"))
+        raise FileNotFoundError(f"no {kind} config named {name_or_path!r}; available: {names}")
+    return path
