@@ -1,0 +1,60 @@
+"""Steps by name, so YAML pipelines can say `type: gopher_quality` and pass strict parameters.
+
+A step class declares its parameters as a nested dataclass `Config` and takes it as the only
+constructor argument; `build_step` validates the YAML parameters against it (unknown key, bad type or
+bad value -> ConfigError naming `steps[i].field`).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import importlib
+from typing import Any, TypeVar
+
+from infir.config import ConfigError, from_dict
+from infir.curation.base import Step
+
+S = TypeVar("S", bound=type[Step])
+
+_STEPS: dict[str, type[Step]] = {}
+
+#: modules whose import registers steps; imported on first lookup so `infir --help` stays fast
+STEP_MODULES: list[str] = []
+
+
+def register_step(name: str):
+    """Class decorator: make a Step available to YAML pipelines as `type: <name>`."""
+
+    def wrap(cls: S) -> S:
+        if name in _STEPS and _STEPS[name] is not cls:
+            raise ValueError(f"step type {name!r} registered twice ({_STEPS[name].__name__}, {cls.__name__})")
+        if not dataclasses.is_dataclass(getattr(cls, "Config", None)):
+            raise TypeError(f"{cls.__name__} must define a nested @dataclass Config")
+        cls.name = name
+        _STEPS[name] = cls
+        return cls
+
+    return wrap
+
+
+def _load_all() -> None:
+    for module in STEP_MODULES:
+        importlib.import_module(module)
+
+
+def step_types() -> dict[str, type[Step]]:
+    _load_all()
+    return dict(sorted(_STEPS.items()))
+
+
+def build_step(spec: dict[str, Any], path: str = "step") -> Step:
+    """`{"type": "gopher_quality", "min_doc_words": 50}` -> a configured step instance."""
+    types = step_types()
+    if not isinstance(spec, dict) or "type" not in spec:
+        raise ConfigError(path, "a step needs a `type`")
+    params = {k: v for k, v in spec.items() if k != "type"}
+    kind = spec["type"]
+    if kind not in types:
+        raise ConfigError(f"{path}.type", f"unknown step type {kind!r}; allowed: {sorted(types)}")
+    cls = types[kind]
+    return cls(from_dict(cls.Config, params, path))
