@@ -7,7 +7,12 @@ names as generic as `recipes`. Metadata lives in pyproject.toml; this file only 
 
 from setuptools import find_packages, setup
 
-ROOTS = {"infir": "infir", "infir.curation": "curation", "infir.recipes": "recipes", "infir.launcher": "launcher"}
+ROOTS = {
+    "infir": "infir",
+    "infir.curation": "curation",
+    "infir.recipes": "recipes",
+    "infir.launcher": "launcher",
+}
 
 packages: list[str] = []
 for package, folder in ROOTS.items():

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import importlib
+import importlib.util
 from typing import Any, TypeVar
 
 from infir.config import ConfigError, from_dict
@@ -19,7 +20,17 @@ S = TypeVar("S", bound=type[Step])
 _STEPS: dict[str, type[Step]] = {}
 
 #: modules whose import registers steps; imported on first lookup so `infir --help` stays fast
-STEP_MODULES: list[str] = []
+STEP_MODULES: list[str] = [
+    "infir.curation.filters.web",
+    "infir.curation.filters.code",
+    "infir.curation.filters.math",
+    "infir.curation.scorers",
+    "infir.curation.recall",
+    "infir.curation.dedup.exact",
+    "infir.curation.dedup.minhash",
+    "infir.curation.decontam",
+    "infir.curation.anneal",
+]
 
 
 def register_step(name: str):
@@ -39,7 +50,12 @@ def register_step(name: str):
 
 def _load_all() -> None:
     for module in STEP_MODULES:
-        importlib.import_module(module)
+        try:
+            spec = importlib.util.find_spec(module)
+        except ModuleNotFoundError:  # the parent package is not there either
+            spec = None
+        if spec is not None:
+            importlib.import_module(module)
 
 
 def step_types() -> dict[str, type[Step]]:

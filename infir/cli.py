@@ -16,13 +16,37 @@ import typer
 
 #: subcommand -> (module, attribute, one-line help shown by `infir --help`)
 SUBCOMMANDS: dict[str, tuple[str, str, str]] = {
-    "curate": ("infir.curation.cli", "app", "Run a curation pipeline (conf/curation/*.yaml) or train a recall model."),
-    "tokenize": ("infir.data.cli", "tokenize_app", "Tokenize curated shards into Megatron .bin/.idx datasets."),
-    "mix": ("infir.data.cli", "mix_app", "Turn mixture shares + token counts + budget into Megatron blend weights."),
-    "train": ("infir.recipes.cli", "app", "Train a recipe (pretrain/anneal/sft/long-CoT/VLM) on CPU or Megatron."),
-    "eval": ("infir.evaluation.cli", "app", "Evaluate a checkpoint with a suite (conf/eval/*.yaml) or compare runs."),
+    "curate": (
+        "infir.curation.cli",
+        "app",
+        "Run a curation pipeline (conf/curation/*.yaml) or train a recall model.",
+    ),
+    "tokenize": (
+        "infir.data.cli",
+        "tokenize_app",
+        "Tokenize curated shards into Megatron .bin/.idx datasets.",
+    ),
+    "mix": (
+        "infir.data.cli",
+        "mix_app",
+        "Turn mixture shares + token counts + budget into Megatron blend weights.",
+    ),
+    "train": (
+        "infir.recipes.cli",
+        "app",
+        "Train a recipe (pretrain/anneal/sft/long-CoT/VLM) on CPU or Megatron.",
+    ),
+    "eval": (
+        "infir.evaluation.cli",
+        "app",
+        "Evaluate a checkpoint with a suite (conf/eval/*.yaml) or compare runs.",
+    ),
     "launch": ("infir.launcher.cli", "app", "Render and submit stages to SLURM (or run them locally)."),
-    "vlm": ("infir.recipes.vlm.cli", "app", "InfiR-VL-1.6B: clean image-text pairs, convert GUI data, run stages."),
+    "vlm": (
+        "infir.recipes.vlm.cli",
+        "app",
+        "InfiR-VL-1.6B: clean image-text pairs, convert GUI data, run stages.",
+    ),
     "demo": ("infir.demo", "app", "Run the whole chain at toy scale on the shipped corpus (CPU, minutes)."),
 }
 

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import importlib
+import importlib.util
 from collections.abc import Callable
 from typing import Any
 
 _RECIPES: dict[str, Callable[[], Any]] = {}
 
 #: modules whose import registers recipes; imported on first lookup
-RECIPE_MODULES: list[str] = []
+RECIPE_MODULES: list[str] = ["infir.recipes.llm", "infir.recipes.vlm.recipes"]
 
 
 def register_recipe(name: str | None = None):
@@ -27,7 +28,12 @@ def register_recipe(name: str | None = None):
 
 def recipes() -> dict[str, Callable[[], Any]]:
     for module in RECIPE_MODULES:
-        importlib.import_module(module)
+        try:
+            spec = importlib.util.find_spec(module)
+        except ModuleNotFoundError:  # the parent package is not there either
+            spec = None
+        if spec is not None:
+            importlib.import_module(module)
     return dict(sorted(_RECIPES.items()))
 
 
