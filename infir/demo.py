@@ -1,0 +1,241 @@
+"""`infir demo`: the whole InfiR chain at toy scale, on this machine, in minutes.
+
+curate (web, code, math) -> train a BPE tokenizer -> tokenize to Megatron .bin/.idx -> mix -> pretrain a
+tiny Llama -> anneal from it -> SFT with prompt-masked loss -> validation NLL of every checkpoint -> report.
+
+Each stage is an ordinary `infir ...` command run by the launcher's local executor, the same chain a
+cluster runs through SLURM; a rerun skips the stages that already finished.
+"""
+
+from __future__ import annotations
+
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Literal
+
+import typer
+
+from infir.config import dump_yaml, resolve
+from infir.paths import CONF_DIR, DATA_DIR
+
+app = typer.Typer(add_completion=False)
+
+
+@dataclass
+class DemoConfig:
+    output: str = "runs/demo"
+    corpus: str = str(DATA_DIR / "demo")
+    #: curation backend: `local` (in-process) or `ray` (NeMo Curator stages on a local Ray)
+    executor: Literal["local", "ray"] = "local"
+    vocab_size: int = field(default=4096, metadata={"ge": 300})
+    pretrain_steps: int = field(default=300, metadata={"ge": 1})
+    anneal_steps: int = field(default=60, metadata={"ge": 1})
+    sft_steps: int = field(default=60, metadata={"ge": 1})
+    seq_len: int = field(default=256, metadata={"ge": 16})
+    workers: int = field(default=2, metadata={"ge": 1})
+
+
+DOMAINS = ("web", "code", "math")
+
+
+def _infir(*args: str) -> list[str]:
+    return [sys.executable, "-m", "infir.cli", *args]
+
+
+def _steps(*args: str) -> list[str]:
+    return [sys.executable, "-m", "infir.demo_steps", *args]
+
+
+def build_stages(cfg: DemoConfig) -> list:
+    """The demo chain as launcher stages (argv + dependencies)."""
+    from infir.launcher.chain import Stage
+
+    run = Path(cfg.output).resolve()
+    corpus = Path(cfg.corpus).resolve()
+    index = run / "decontam" / "benchmarks.idx"
+    stages = [
+        Stage(
+            name="decontam-index",
+            argv=_infir("curate", "build-decontam-index", "--humaneval", "--out", str(index)),
+        )
+    ]
+    for domain in DOMAINS:
+        stages.append(
+            Stage(
+                name=f"curate-{domain}",
+                argv=_infir(
+                    "curate",
+                    f"demo_{domain}",
+                    "--input",
+                    str(corpus / domain),
+                    "--output",
+                    str(run / "curated" / domain),
+                    "--executor",
+                    cfg.executor,
+                    f"decontam_index={index}",
+                ),
+                after=["decontam-index"],
+            )
+        )
+    curated = [str(run / "curated" / d / "kept") for d in DOMAINS]
+    stages.append(
+        Stage(
+            name="tokenizer",
+            argv=_steps(
+                "train-tokenizer",
+                "--out",
+                str(run / "tokenizer"),
+                "--vocab-size",
+                str(cfg.vocab_size),
+                *curated,
+            ),
+            after=[f"curate-{d}" for d in DOMAINS],
+        )
+    )
+    for domain, kept in zip(DOMAINS, curated):
+        stages.append(
+            Stage(
+                name=f"tokenize-{domain}",
+                argv=_infir(
+                    "tokenize",
+                    "--input",
+                    kept,
+                    "--output",
+                    str(run / "tokens"),
+                    "--tokenizer",
+                    str(run / "tokenizer"),
+                    "--source",
+                    domain,
+                    "--workers",
+                    str(cfg.workers),
+                ),
+                after=["tokenizer"],
+            )
+        )
+    stages.append(
+        Stage(
+            name="mix",
+            argv=_infir(
+                "mix",
+                str(CONF_DIR / "mixtures" / "demo.yaml"),
+                "--counts",
+                str(run / "tokens" / "token_counts.json"),
+                "--output",
+                str(run / "blend.yaml"),
+            ),
+            after=[f"tokenize-{d}" for d in DOMAINS],
+        )
+    )
+    common = [f"data.tokenizer={run / 'tokenizer'}", f"train.seq_len={cfg.seq_len}"]
+    stages += [
+        Stage(
+            name="pretrain",
+            argv=_infir(
+                "train",
+                "pretrain_tiny",
+                *common,
+                f"data.blend={run / 'blend.yaml'}",
+                f"checkpoint.dir={run / 'pretrain'}",
+                f"train.steps={cfg.pretrain_steps}",
+            ),
+            after=["mix"],
+        ),
+        Stage(
+            name="anneal",
+            argv=_infir(
+                "train",
+                "anneal_tiny",
+                *common,
+                f"data.blend={run / 'blend.yaml'}",
+                f"init.hf_path={run / 'pretrain' / 'export'}",
+                f"checkpoint.dir={run / 'anneal'}",
+                f"train.steps={cfg.anneal_steps}",
+            ),
+            after=["pretrain"],
+        ),
+        Stage(
+            name="sft",
+            argv=_infir(
+                "train",
+                "sft_tiny",
+                *common,
+                f"data.sft_path={corpus / 'sft' / 'sft.jsonl'}",
+                f"init.hf_path={run / 'anneal' / 'export'}",
+                f"checkpoint.dir={run / 'sft'}",
+                f"train.steps={cfg.sft_steps}",
+            ),
+            after=["anneal"],
+        ),
+        Stage(
+            name="valset",
+            argv=_infir(
+                "eval",
+                "build-valset",
+                "--input",
+                str(corpus / "valid"),
+                "--model",
+                str(run / "pretrain" / "export"),
+                "--output",
+                str(run / "valset"),
+            ),
+            after=["pretrain"],
+        ),
+    ]
+    for ckpt in ("pretrain", "anneal", "sft"):
+        stages.append(
+            Stage(
+                name=f"eval-{ckpt}",
+                argv=_infir(
+                    "eval",
+                    "web_nll",
+                    "--model",
+                    str(run / ckpt / "export"),
+                    "--data",
+                    str(run / "valset" / "kept.jsonl"),
+                    "--output",
+                    str(run / "eval" / ckpt),
+                ),
+                after=[ckpt, "valset"],
+            )
+        )
+    stages.append(
+        Stage(
+            name="report",
+            argv=_steps("report", str(run)),
+            after=[f"eval-{c}" for c in ("pretrain", "anneal", "sft")],
+        )
+    )
+    return stages
+
+
+@app.command(help=__doc__)
+def demo(
+    overrides: list[str] = typer.Argument(
+        None, help="a.b=c overrides of DemoConfig, e.g. pretrain_steps=100"
+    ),
+    dry_run: bool = typer.Option(
+        False, "--dry-run", help="print the resolved config and the stages, then exit"
+    ),
+    fresh: bool = typer.Option(False, "--fresh", help="delete the output folder first instead of resuming"),
+) -> None:
+    """Run the whole chain at toy scale (CPU, no network, < 10 minutes on 2 cores)."""
+    cfg = resolve(DemoConfig(), overrides=overrides or [])
+    if dry_run:
+        typer.echo(dump_yaml(cfg))
+        for stage in build_stages(cfg):
+            typer.echo(f"# {stage.name}: {' '.join(stage.argv[2:])}")
+        raise typer.Exit(0)
+    import shutil
+
+    from infir.launcher.local import LocalExecutor
+
+    run = Path(cfg.output)
+    if fresh and run.exists():
+        shutil.rmtree(run)
+    run.mkdir(parents=True, exist_ok=True)
+    (run / "demo_config.yaml").write_text(dump_yaml(cfg))
+    results = LocalExecutor(run / "_stages").run(build_stages(cfg))
+    if any(r.status == "failed" for r in results):
+        raise typer.Exit(1)
+    typer.echo(f"\nreport: {run / 'report.md'}")

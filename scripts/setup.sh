@@ -1,0 +1,28 @@
+#!/usr/bin/env bash
+# Installs everything infir-recipes needs on a fresh Debian/Ubuntu machine with Python >= 3.11:
+# system packages (SLURM + munge for the launcher tests), a virtual environment in .venv, the package
+# (editable) with all extras. Idempotent: a second run only checks.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+PY=${PYTHON:-python3}
+
+if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+  need=()
+  for pkg in slurm-wlm munge; do dpkg -s "$pkg" >/dev/null 2>&1 || need+=("$pkg"); done
+  if [ ${#need[@]} -gt 0 ]; then
+    echo "[setup] apt-get install ${need[*]}"
+    export DEBIAN_FRONTEND=noninteractive
+    apt-get update -qq && apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
+  fi
+fi
+
+if [ ! -x .venv/bin/python ]; then
+  echo "[setup] creating .venv with $($PY --version)"
+  $PY -m venv .venv
+fi
+.venv/bin/python -m pip install -q --upgrade pip setuptools wheel
+# torch first, pinned, so no other requirement can pull a multi-GB CUDA build onto a CPU machine
+.venv/bin/python -m pip install -q "torch==2.13.0"
+echo "[setup] pip install -e .[all,test]"
+.venv/bin/python -m pip install -q -e ".[all,test]"
+.venv/bin/infir --version
