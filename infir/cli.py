@@ -93,14 +93,20 @@ def main(argv: list[str] | None = None) -> None:
     except ConfigError as exc:
         click.secho(f"config error: {exc}", fg="red", err=True)
         sys.exit(2)
-    except click.exceptions.Abort:
+    except (click.exceptions.Abort, typer.Abort):
         click.echo("aborted", err=True)
         sys.exit(130)
     except click.ClickException as exc:
         exc.show()
         sys.exit(exc.exit_code)
-    except click.exceptions.Exit as exc:
+    except (click.exceptions.Exit, typer.Exit) as exc:
         sys.exit(exc.exit_code)
+    except Exception as exc:
+        # Typer vendors its own click: its usage errors are not click.ClickException instances.
+        if hasattr(exc, "show") and hasattr(exc, "exit_code"):
+            exc.show()
+            sys.exit(exc.exit_code)
+        raise
 
 
 if __name__ == "__main__":

@@ -73,7 +73,15 @@ def code_docs() -> list[dict]:
         if len(text) > 300:
             docs.append(rec("cpython-include", f"Include/{path.name}", "PSF-2.0", text, path=path.name))
     for path in sorted((SITE / "matplotlib/backends/web_backend/js").glob("*.js")):
-        docs.append(rec("matplotlib-js", f"matplotlib/{path.name}", "matplotlib (PSF-based)", path.read_text(), path=path.name))
+        docs.append(
+            rec(
+                "matplotlib-js",
+                f"matplotlib/{path.name}",
+                "matplotlib (PSF-based)",
+                path.read_text(),
+                path=path.name,
+            )
+        )
     return docs
 
 
@@ -111,10 +119,16 @@ def sft_records() -> list[dict]:
         paras = [p.strip() for p in text.split("\n\n") if len(p.split()) > 15]
         if paras:
             answer = "\n\n".join(paras[:2])[:1500]
-            out.append({"messages": [
-                {"role": "user", "content": f"Explain the Python topic `{key}` briefly."},
-                {"role": "assistant", "content": answer},
-            ], "source": "python-docs", "license": "PSF-2.0"})
+            out.append(
+                {
+                    "messages": [
+                        {"role": "user", "content": f"Explain the Python topic `{key}` briefly."},
+                        {"role": "assistant", "content": answer},
+                    ],
+                    "source": "python-docs",
+                    "license": "PSF-2.0",
+                }
+            )
     for path in sorted(STDLIB.glob("*.py"))[:120]:
         try:
             tree = ast.parse(path.read_text(errors="replace"))
@@ -124,8 +138,14 @@ def sft_records() -> list[dict]:
             if isinstance(node, ast.FunctionDef) and not node.name.startswith("_"):
                 doc = ast.get_docstring(node)
                 if doc and len(doc.split()) > 12:
-                    out.append({"prompt": f"What does `{path.stem}.{node.name}` do in Python's standard library?",
-                                "response": doc[:1200], "source": "cpython-stdlib", "license": "PSF-2.0"})
+                    out.append(
+                        {
+                            "prompt": f"What does `{path.stem}.{node.name}` do in Python's standard library?",
+                            "response": doc[:1200],
+                            "source": "cpython-stdlib",
+                            "license": "PSF-2.0",
+                        }
+                    )
     return out
 
 
@@ -143,15 +163,28 @@ def plant(docs: list[dict], kind: str, prefix: str) -> list[dict]:
         words = d["text"].split(" ")
         for _ in range(max(1, len(words) // 60)):
             words[rng.randrange(len(words))] = rng.choice(["the", "a", "this", "that"])
-        planted.append({**d, "text": " ".join(words), "planted": "near_duplicate", "origin": d["origin"] + " (edited copy)"})
+        planted.append(
+            {
+                **d,
+                "text": " ".join(words),
+                "planted": "near_duplicate",
+                "origin": d["origin"] + " (edited copy)",
+            }
+        )
         if i % 3 == 0:
             planted.append({**d, "planted": "exact_duplicate", "origin": d["origin"] + " (exact copy)"})
     if kind in ("web", "code"):
         for j, prompt in enumerate(humaneval_prompts()[: 8 if kind == "code" else 4]):
             host = rng.choice(docs)
             text = host["text"][:1500] + "\n\n" + prompt + "    pass\n"
-            planted.append({**host, "text": text, "planted": "contamination:HumanEval",
-                            "origin": host["origin"] + f" + HumanEval/{j} prompt"})
+            planted.append(
+                {
+                    **host,
+                    "text": text,
+                    "planted": "contamination:HumanEval",
+                    "origin": host["origin"] + f" + HumanEval/{j} prompt",
+                }
+            )
     return planted
 
 
@@ -167,7 +200,9 @@ def write(kind: str, docs: list[dict]) -> None:
     for i, shard in enumerate(shards):
         with open(folder / f"{kind}-{i:02d}.jsonl", "w") as f:
             for d in shard:
-                f.write(json.dumps({"id": d.pop("id"), "text": d.pop("text"), **d}, ensure_ascii=False) + "\n")
+                f.write(
+                    json.dumps({"id": d.pop("id"), "text": d.pop("text"), **d}, ensure_ascii=False) + "\n"
+                )
     size = sum(p.stat().st_size for p in folder.glob("*.jsonl"))
     print(f"{kind:5s} {len(docs):5d} docs {size / 1e6:6.2f} MB", file=sys.stderr)
 

@@ -1,0 +1,185 @@
+"""`infir curate`: run a pipeline by name (`infir curate web --input X --output Y`), plus helpers.
+
+The group treats any unknown subcommand as a pipeline name (conf/curation/<name>.yaml or a YAML path), so
+new pipelines need no code. Commands owned by other modules (train-recall, build-decontam-index) are
+imported only when used, and left out if their module is not installed.
+"""
+
+from __future__ import annotations
+
+import importlib
+import sys
+from pathlib import Path
+
+import click
+
+from infir.config import dump_yaml, resolve
+
+#: name -> (module, attribute) of commands that live with their step's code
+EXTERNAL = {
+    "train-recall": ("infir.curation.recall_cli", "train_recall_cmd"),
+    "build-decontam-index": ("infir.curation.decontam_cli", "build_index_cmd"),
+}
+
+
+def _external(name: str) -> click.Command | None:
+    module, attr = EXTERNAL[name]
+    try:
+        cmd = getattr(importlib.import_module(module), attr)
+    except (ImportError, AttributeError):
+        return None
+    import typer
+
+    cmd = typer.main.get_command(cmd) if isinstance(cmd, typer.Typer) else cmd
+    cmd.name = name
+    return cmd
+
+
+def _pipelines() -> list[str]:
+    from infir.paths import CONF_DIR
+
+    return sorted(p.stem for p in (CONF_DIR / "curation").glob("*.yaml"))
+
+
+def pipeline_command(name: str) -> click.Command:
+    @click.command(name=name, context_settings={"help_option_names": ["-h", "--help"]})
+    @click.option(
+        "--input",
+        "-i",
+        "inputs",
+        multiple=True,
+        type=click.Path(path_type=Path),
+        help="Shard file (.jsonl/.jsonl.gz/.parquet) or folder of them; repeatable.",
+    )
+    @click.option(
+        "--output", "-o", type=click.Path(path_type=Path), help="Output folder (resumes if it exists)."
+    )
+    @click.option(
+        "--executor",
+        type=click.Choice(["local", "ray"]),
+        default=None,
+        help="local: in-process; ray: NeMo Curator stages on Ray Data.",
+    )
+    @click.option("--ray-address", default=None, help="Ray cluster address; default starts a local Ray.")
+    @click.option("--dry-run", is_flag=True, help="Print the resolved pipeline config as YAML and exit.")
+    @click.option("--quiet", is_flag=True, help="No per-shard progress lines or summary table.")
+    @click.argument("overrides", nargs=-1)
+    def run(inputs, output, executor, ray_address, dry_run, quiet, overrides) -> None:
+        """Run this curation pipeline. OVERRIDES are `a.b=c` settings over the YAML."""
+        from infir.curation.pipeline import load_config, run_pipeline
+
+        cfg = load_config(name, overrides)
+        extra = {k: v for k, v in (("executor", executor), ("ray_address", ray_address)) if v is not None}
+        if ray_address and executor is None:  # an address only makes sense for the Ray executor
+            extra["executor"] = "ray"
+        cfg = resolve(cfg, [extra]) if extra else cfg
+        if dry_run:
+            click.echo(dump_yaml(cfg), nl=False)
+            return
+        if not inputs or output is None:
+            raise click.UsageError("--input and --output are required (or use --dry-run)")
+        report = run_pipeline(cfg, list(inputs), output, quiet=quiet)
+        click.echo(
+            f"{cfg.name}: {report.docs_in} -> {report.docs_out} docs, {report.tokens_in} -> "
+            f"{report.tokens_out} tokens; funnel at {output / 'funnel.md'}"
+        )
+
+    run.help = f"Run the `{name}` curation pipeline. OVERRIDES are `a.b=c` settings over the YAML."
+    return run
+
+
+class CurateGroup(click.Group):
+    """Subcommands, plus: any other name is a pipeline under conf/curation/ (or a YAML path)."""
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        extra = [n for n in EXTERNAL if _external(n) is not None]
+        return sorted(super().list_commands(ctx)) + extra + _pipelines()
+
+    def get_command(self, ctx: click.Context, name: str) -> click.Command | None:
+        cmd = super().get_command(ctx, name)
+        if cmd is not None:
+            return cmd
+        if name in EXTERNAL:
+            return _external(name)
+        from infir.paths import conf_file
+
+        try:
+            conf_file("curation", name)
+        except FileNotFoundError as exc:
+            raise click.UsageError(str(exc)) from None
+        return pipeline_command(name)
+
+
+@click.group(cls=CurateGroup, context_settings={"help_option_names": ["-h", "--help"]})
+def app() -> None:
+    """Curation pipelines (`infir curate <pipeline> --input ... --output ...`) and helpers.
+
+    Pipelines: the YAML files in conf/curation/ (web, code, math, anneal, demo, ...) or a YAML path.
+    """
+
+
+@app.command("list-steps")
+@click.option("--dry-run", is_flag=True, help="Same listing (nothing to resolve).")
+def list_steps(dry_run: bool) -> None:
+    """List the registered step types with their parameters and drop reasons."""
+    import dataclasses
+
+    from infir.curation.registry import step_types
+
+    for name, cls in step_types().items():
+        params = ", ".join(f.name for f in dataclasses.fields(cls.Config))
+        click.echo(f"{name:28s} reasons={list(cls.reasons)} params=[{params}]")
+
+
+@app.command("sample-mixture")
+@click.option("--config", "config_path", type=click.Path(path_type=Path), help="YAML MixtureSampleConfig.")
+@click.option(
+    "--source",
+    "sources",
+    multiple=True,
+    help="NAME=PATH[@WEIGHT]; repeatable (no weight: the source's own token share).",
+)
+@click.option("--output", "-o", default=None, help="Output folder.")
+@click.option(
+    "--target-tokens", type=int, default=None, help="Tokens in the mixture (0 = all the scarcest allows)."
+)
+@click.option("--seed", type=int, default=None)
+@click.option("--dry-run", is_flag=True, help="Print the resolved config as YAML and exit.")
+@click.argument("overrides", nargs=-1)
+def sample_mixture_cmd(config_path, sources, output, target_tokens, seed, dry_run, overrides) -> None:
+    """Sample the anneal mixture by source proportion (deterministic for a seed)."""
+    from infir.curation.anneal import MixtureSampleConfig, sample_mixture
+
+    layer: dict = {"sources": {}}
+    for item in sources:
+        name, _, rest = item.partition("=")
+        path, _, weight = rest.partition("@")
+        layer["sources"][name] = {"path": path, "weight": float(weight) if weight else None}
+    for key, val in (("output", output), ("target_tokens", target_tokens), ("seed", seed)):
+        if val is not None:
+            layer[key] = val
+    if not layer["sources"]:
+        del layer["sources"]
+    layers = ([config_path] if config_path else []) + [layer]
+    cfg = _resolve_unvalidated(MixtureSampleConfig, layers, overrides)
+    if dry_run:
+        click.echo(dump_yaml(cfg), nl=False)
+        return
+    summary = sample_mixture(cfg)
+    for name, row in summary.items():
+        click.echo(f"{name:20s} share={row['share']:.3f} docs={row['docs']} tokens={row['tokens']}")
+
+
+def _resolve_unvalidated(cls, layers, overrides):
+    """Merge layers then build strictly once (the empty default would fail validate())."""
+    from infir.config import deep_merge, from_dict, load_yaml, overrides_to_dict
+
+    data: dict = {}
+    for layer in layers:
+        data = deep_merge(data, layer if isinstance(layer, dict) else load_yaml(layer))
+    data = deep_merge(data, overrides_to_dict(overrides))
+    return from_dict(cls, data)
+
+
+if __name__ == "__main__":
+    app(sys.argv[1:])

@@ -1,0 +1,123 @@
+"""`decontaminate`: drop documents that share a token 10-gram with a benchmark test item.
+
+Normalisation (the same for index and documents, curation/dedup/store.py `batch_words`): lowercase, UTF-8;
+a token is a maximal run of ASCII letters, digits, underscore or non-ASCII bytes (so accented words stay
+whole); everything else (ASCII punctuation, whitespace, operators) separates tokens. So
+`def has_close_elements(numbers: List[float])` -> `def has_close_elements numbers list float`. A batch is
+tokenised and hashed in numpy (polynomial byte hash per token via prefix sums, rolling mix per n-gram): no
+per-token Python. Index n-grams with fewer than 3 tokens of 2+ bytes that are not all digits are left out
+(digit runs and single letters such as `0 1 2 3 4 5 6 7 8 9` are not evidence of contamination).
+
+Index file (`.npz`, built by `infir curate build-decontam-index`): `hashes` sorted uint64 (one row per
+(n-gram, item) pair), `items` the item number of each row, `item_names` ("HumanEval/0", "gsm8k/17"), and
+`meta` (JSON: ngram, benchmarks, items without any n-gram). A batch of documents is checked with one
+table gather (prefilter) and one `np.searchsorted` over the n-grams that pass it; a dropped document records the item names it hit in
+`_decontam_hits`.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from infir.config import ConfigError
+from infir.curation.base import Doc, Step
+from infir.curation.dedup.store import batch_ngrams
+from infir.curation.registry import register_step
+
+#: an indexed n-gram needs this many tokens of 2+ bytes that are not all digits
+MIN_WORDS = 3
+
+
+def save_index(path: Path, items: list[tuple[str, str]], ngram: int, meta: dict[str, Any]) -> dict[str, Any]:
+    """Index `(item name, item text)` pairs; returns the summary stored in `meta`."""
+    grams, owner = batch_ngrams([text for _, text in items], ngram, MIN_WORDS)
+    pairs = np.unique(np.stack([grams, owner.astype(np.uint64)], 1), axis=0)  # one row per (n-gram, item)
+    h, o = pairs[:, 0], pairs[:, 1].astype(np.int32)
+    empty = [items[i][0] for i in sorted(set(range(len(items))) - set(o.tolist()))]
+    order = np.lexsort((o, h))
+    meta = {**meta, "ngram": ngram, "items": len(items), "ngrams": int(len(h)), "items_without_ngrams": empty}
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "wb") as f:  # explicit handle: np.savez would append .npz to a path without it
+        np.savez(
+            f,
+            hashes=h[order],
+            items=o[order],
+            item_names=np.array([n for n, _ in items], dtype=str),
+            meta=np.array(json.dumps(meta)),
+        )
+    return meta
+
+
+def _text(doc: Doc) -> str:
+    text = doc.get("text")
+    if not isinstance(text, str):
+        raise ValueError(f"decontaminate: document {doc.get('id')!r} has no string `text` field")
+    return text
+
+
+@register_step("decontaminate")
+class Decontaminate(Step):
+    reasons = ("benchmark_contamination",)
+
+    @dataclass
+    class Config:
+        index: str = ""
+        #: n-grams of benchmark text a document must share before it is dropped
+        min_hits: int = field(default=1, metadata={"ge": 1})
+        hits_field: str = "_decontam_hits"
+
+        def validate(self) -> None:
+            if not self.index:
+                raise ConfigError("index", "path of a decontamination index (.npz) is required")
+
+    def __init__(self, config: Config):
+        self.config = config
+        self._hashes: np.ndarray | None = None
+
+    def setup(self) -> None:
+        if self._hashes is not None:
+            return
+        path = Path(self.config.index)
+        if not path.is_file():
+            raise ConfigError(
+                "index",
+                f"decontamination index {path} not found (build it with `infir curate build-decontam-index`)",
+            )
+        with np.load(path) as z:
+            self._hashes, self._items = z["hashes"], z["items"]
+            self._names = z["item_names"].tolist()
+            self.meta = json.loads(str(z["meta"]))
+        self.ngram = int(self.meta["ngram"])
+        # membership prefilter: one byte per slot of the top `bits` hash bits, ~16 slots per indexed n-gram
+        # (false-positive rate ~6%, then an exact searchsorted on the few survivors): a gather instead of
+        # a binary search for the ~all n-grams that are not in the index
+        self._bits = int(min(28, max(16, np.ceil(np.log2(max(len(self._hashes), 1) * 16)))))
+        self._table = np.zeros(1 << self._bits, dtype=bool)
+        self._table[self._hashes >> np.uint64(64 - self._bits)] = True
+
+    def filter(self, doc: Doc) -> str | None:
+        return self.filter_batch([doc])[0]
+
+    def filter_batch(self, docs: Sequence[Doc]) -> list[str | None]:
+        self.setup()
+        flat, owner = batch_ngrams([_text(d) for d in docs], self.ngram)
+        hit = self._table[flat >> np.uint64(64 - self._bits)]
+        maybe = np.flatnonzero(hit)
+        pos = np.minimum(np.searchsorted(self._hashes, flat[maybe]), len(self._hashes) - 1)
+        hit[maybe] = self._hashes[pos] == flat[maybe]
+        counts = np.bincount(owner[hit], minlength=len(docs))
+        out: list[str | None] = [None] * len(docs)
+        for d in np.flatnonzero(counts >= self.config.min_hits):
+            # rare path (contaminated docs only): expand each hit n-gram to every item that holds it
+            g = flat[owner == d]
+            lo, hi = np.searchsorted(self._hashes, g, "left"), np.searchsorted(self._hashes, g, "right")
+            items = np.unique(np.concatenate([self._items[a:b] for a, b in zip(lo, hi)]))
+            docs[d][self.config.hits_field] = [self._names[i] for i in items]
+            out[d] = "benchmark_contamination"
+        return out

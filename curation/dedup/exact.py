@@ -1,0 +1,108 @@
+"""`exact_dedup`: drop documents whose normalised text is identical to an earlier one.
+
+Normalisation: lowercase, whitespace runs collapsed to one space, stripped (so re-wrapped or re-cased
+copies count as exact). Hash: xxh3-128 truncated to 64 bits per document (collisions ~ n^2 / 2^65).
+fit() writes, per shard, the (hash, key) pairs split by hash range into `num_partitions` files plus the
+shard's ids; then each partition is deduplicated on its own (memory ~ one partition), the first copy by
+(shard name, position) surviving. filter() drops the others with reason `exact_duplicate` and records the
+survivor's id in `_duplicate_of`.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import time
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import xxhash
+
+from infir.curation.base import Doc, GlobalStep
+from infir.curation.dedup.store import (
+    ShardStore,
+    doc_key,
+    read_partition,
+    read_removed,
+    read_shard_ids,
+    removed_map,
+    run_starts,
+    shard_order,
+    write_partitions,
+    write_removed,
+)
+from infir.curation.registry import register_step
+
+_WS = re.compile(r"\s+")
+
+
+def normalised_hash(text: str) -> int:
+    return xxhash.xxh3_64_intdigest(_WS.sub(" ", text.lower()).strip())
+
+
+@register_step("exact_dedup")
+class ExactDedup(GlobalStep):
+    reasons = ("exact_duplicate",)
+
+    @dataclass
+    class Config:
+        num_partitions: int = field(default=16, metadata={"ge": 1, "le": 4096})
+        survivor_field: str = "_duplicate_of"
+
+    def __init__(self, config: Config | None = None):
+        self.config = config or self.Config()
+        self._workdir: Path | None = None
+        self._removed: dict[str, str] | None = None
+
+    def fit(self, shards: Mapping[str, Callable[[], Iterable[Doc]]], workdir: Path) -> None:
+        self._workdir = Path(workdir) / "exact_dedup"
+        store = ShardStore(self._workdir)
+        order = shard_order(shards)
+        fp = f"exact-v1-p{self.config.num_partitions}"
+        for rank, shard in enumerate(order):
+            if store.done(shard, fp):
+                print(f"exact_dedup: {shard}: done earlier, skipped")
+                continue
+            t0 = time.perf_counter()
+            ids, hashes = [], []
+            for _, doc in read_shard_ids(shards[shard], shard):
+                ids.append(str(doc["id"]))
+                hashes.append(normalised_hash(doc["text"]))
+            keys = np.array([doc_key(rank, i) for i in range(len(ids))], dtype=np.uint64)
+            write_partitions(
+                store, shard, np.array(hashes, dtype=np.uint64), keys, self.config.num_partitions
+            )
+            store.path(shard, "ids.json").write_text(json.dumps(ids))
+            store.mark_done(shard, fp)
+            rate = len(ids) / max(time.perf_counter() - t0, 1e-9)
+            print(f"exact_dedup: {shard}: {len(ids)} docs hashed ({rate:,.0f} docs/s)")
+        removed_keys, survivor_keys = [], []
+        for p in range(self.config.num_partitions):
+            hashes, keys = read_partition(store, order, p)
+            idx = np.lexsort((keys, hashes))  # by hash, then key: the first of each run survives
+            h, k = hashes[idx], keys[idx]
+            first = run_starts(h)
+            run_start = np.maximum.accumulate(np.where(first, np.arange(len(h)), 0))
+            removed_keys.append(k[~first])
+            survivor_keys.append(k[run_start[~first]])
+        removed = removed_map(
+            store, order, np.concatenate(removed_keys), np.concatenate(survivor_keys), self.name
+        )
+        write_removed(self._workdir / "removed.json", removed)
+        print(f"exact_dedup: {len(removed)} exact duplicates across {len(order)} shards")
+
+    def setup(self) -> None:
+        if self._removed is None:
+            if self._workdir is None:
+                raise RuntimeError("exact_dedup: call fit(shards, workdir) before filter()")
+            self._removed = read_removed(self._workdir / "removed.json", self.name)
+
+    def filter(self, doc: Doc) -> str | None:
+        self.setup()
+        survivor = self._removed.get(str(doc["id"]))
+        if survivor is None:
+            return None
+        doc[self.config.survivor_field] = survivor
+        return "exact_duplicate"

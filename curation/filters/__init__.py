@@ -1,0 +1,1 @@
+"""Per-document heuristic filters: web (FineWeb set), code (OpenCoder-style rules, syntax) and math."""

@@ -1,0 +1,28 @@
+"""Math web text: the colon-ending rule (InfiR: such documents taught the model to emit EOS after ':')."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from infir.curation.base import Doc, Step
+from infir.curation.registry import register_step
+
+
+@register_step("math_colon_ending")
+class MathColonEnding(Step):
+    """Drop a document whose text, trailing whitespace removed, ends with ':' (or the full-width '：')."""
+
+    reasons = ("ends_with_colon",)
+
+    @dataclass
+    class Config:
+        colons: str = ":："
+
+    def __init__(self, cfg: Config | None = None) -> None:
+        self.cfg = cfg or self.Config()
+
+    def filter(self, doc: Doc) -> str | None:
+        text = doc.get("text")
+        if not isinstance(text, str):
+            raise ValueError(f"math_colon_ending: document {doc.get('id')!r} has no string `text` field")
+        return "ends_with_colon" if text.rstrip().endswith(tuple(self.cfg.colons)) else None

@@ -1,0 +1,144 @@
+"""Shard files: JSONL and Parquet readers that never stop on a bad record, and atomic JSONL writers.
+
+A malformed JSON line (or a record without a string text field) is not an error that ends the run: the
+reader yields it as a reject carrying `_source` = "file:line" and reason `malformed`, so one bad line in
+a 10 GB shard costs one line, not the shard.
+"""
+
+from __future__ import annotations
+
+import gzip
+import json
+import os
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+Doc = dict[str, Any]
+
+SHARD_SUFFIXES = (".jsonl", ".jsonl.gz", ".json", ".parquet")
+MALFORMED = "malformed"
+
+
+@dataclass(frozen=True)
+class Shard:
+    name: str
+    path: Path
+
+
+def shard_name(path: Path) -> str:
+    name = path.name
+    for suffix in SHARD_SUFFIXES:
+        if name.endswith(suffix):
+            return name[: -len(suffix)]
+    return path.stem
+
+
+def find_shards(inputs: Iterable[Path | str]) -> list[Shard]:
+    """Files as given, folders expanded to their shard files (sorted); names must be unique."""
+    files: list[Path] = []
+    for item in inputs:
+        path = Path(item)
+        if path.is_dir():
+            files += sorted(p for p in path.iterdir() if p.is_file() and p.name.endswith(SHARD_SUFFIXES))
+        elif path.is_file():
+            files.append(path)
+        else:
+            raise FileNotFoundError(f"input {path} does not exist")
+    shards: dict[str, Shard] = {}
+    for f in files:
+        name = shard_name(f)
+        if name in shards:
+            raise ValueError(f"two input shards share the name {name!r}: {shards[name].path} and {f}")
+        shards[name] = Shard(name, f)
+    if not shards:
+        raise FileNotFoundError(f"no shard files ({', '.join(SHARD_SUFFIXES)}) in {list(map(str, inputs))}")
+    return list(shards.values())
+
+
+def malformed_record(source: str, raw: str, why: str) -> Doc:
+    return {"_source": source, "_raw": raw[:2000], "_error": why, "_step": "read", "_reason": MALFORMED}
+
+
+def _normalise(rec: Any, source: str, text_field: str, id_field: str, fallback_id: str) -> Doc | str:
+    """The record as a pipeline doc (`id`, `text`), or a string saying why it is malformed."""
+    if not isinstance(rec, dict):
+        return f"expected a JSON object, got {type(rec).__name__}"
+    text = rec.get(text_field)
+    if not isinstance(text, str):
+        return f"field {text_field!r} missing or not a string"
+    doc = dict(rec)
+    if text_field != "text":
+        doc["text"] = doc.pop(text_field)
+    if "id" not in doc or id_field != "id":
+        doc["id"] = str(rec.get(id_field) if rec.get(id_field) is not None else fallback_id)
+    return doc
+
+
+def read_shard(
+    shard: Shard, text_field: str = "text", id_field: str = "id"
+) -> Iterator[tuple[Doc | None, Doc | None]]:
+    """Yield (doc, None) for good records and (None, reject) for malformed ones, in file order."""
+    path = shard.path
+    if path.name.endswith(".parquet"):
+        import pyarrow.parquet as pq
+
+        line = 0
+        for batch in pq.ParquetFile(path).iter_batches(batch_size=4096):
+            for rec in batch.to_pylist():
+                line += 1
+                src = f"{path}:{line}"
+                doc = _normalise(rec, src, text_field, id_field, f"{shard.name}-{line}")
+                if isinstance(doc, str):
+                    yield None, malformed_record(src, json.dumps(rec, default=str), doc)
+                else:
+                    yield doc, None
+        return
+    opener = gzip.open if path.name.endswith(".gz") else open
+    with opener(path, "rt", encoding="utf-8", errors="replace") as fh:
+        for line, raw in enumerate(fh, 1):
+            if not raw.strip():
+                continue  # blank lines carry no record
+            src = f"{path}:{line}"
+            try:
+                rec = json.loads(raw)
+            except json.JSONDecodeError as exc:
+                yield None, malformed_record(src, raw.rstrip("\n"), f"invalid JSON: {exc.msg}")
+                continue
+            doc = _normalise(rec, src, text_field, id_field, f"{shard.name}-{line}")
+            if isinstance(doc, str):
+                yield None, malformed_record(src, raw.rstrip("\n"), doc)
+            else:
+                yield doc, None
+
+
+def dumps(doc: Doc) -> str:
+    return json.dumps(doc, ensure_ascii=False) + "\n"
+
+
+def read_jsonl(path: Path) -> Iterator[Doc]:
+    """Read a file this runner wrote (trusted: every line is a JSON object)."""
+    with open(path, encoding="utf-8") as fh:
+        for raw in fh:
+            yield json.loads(raw)
+
+
+def write_jsonl_atomic(path: Path, docs: Iterable[Doc]) -> int:
+    """Write to a temporary name then rename, so a killed run never leaves a half file under the real name."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + f".tmp{os.getpid()}")
+    n = 0
+    with open(tmp, "w", encoding="utf-8") as fh:
+        for doc in docs:
+            fh.write(dumps(doc))
+            n += 1
+    os.replace(tmp, path)
+    return n
+
+
+def write_text_atomic(path: Path, text: str) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + f".tmp{os.getpid()}")
+    tmp.write_text(text, encoding="utf-8")
+    os.replace(tmp, path)

@@ -1,0 +1,232 @@
+"""Run a curation pipeline over shard files: phases, markers, resume, rejects, funnel.
+
+A pipeline is a list of steps. It is cut at every GlobalStep (dedup) into phases: phase 0 runs the steps
+before the first GlobalStep; phase k calls that GlobalStep's `fit` once on every shard phase k-1 kept, then
+filters shard by shard. Every (phase, shard) ends with a marker written after its files (atomic renames),
+so a killed run resumes where it stopped and ends byte-identical to an uninterrupted one.
+
+Output layout: kept/<shard>.jsonl, rejects/<shard>.jsonl (doc + `_step`, `_reason`; malformed lines with
+`_source` = file:line), funnel.{json,md,png}, config.yaml (resolved), _state/ (markers, phases, workdirs).
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+from infir.config import (
+    ConfigError,
+    deep_merge,
+    dump_yaml,
+    from_dict,
+    load_yaml,
+    overrides_to_dict,
+    resolve,
+    to_dict,
+)
+from infir.curation.base import GlobalStep, Step, StepStats
+from infir.curation.funnel import FunnelReport
+from infir.curation.io import (
+    Shard,
+    find_shards,
+    read_jsonl,
+    read_shard,
+    write_jsonl_atomic,
+    write_text_atomic,
+)
+from infir.curation.registry import build_step
+
+
+@dataclass
+class PipelineConfig:
+    name: str = "pipeline"
+    description: str = ""
+    #: step specs `{type: <registered step>, <its Config fields>...}`, applied in order
+    steps: list[dict[str, Any]] = field(default_factory=list)
+    #: input field holding the document text / id (renamed to `text` / `id` inside the pipeline)
+    text_field: str = "text"
+    id_field: str = "id"
+    #: documents per filter_batch call
+    batch_size: int = field(default=1000, metadata={"ge": 1})
+    #: `local`: in-process, shard by shard; `ray`: NeMo Curator stages on the Ray Data backend
+    executor: Literal["local", "ray"] = "local"
+    #: Ray cluster address (`auto`, `ray://host:10001`); empty starts a local Ray with `num_cpus`
+    ray_address: str = ""
+    num_cpus: int = field(default=2, metadata={"ge": 1})
+    #: decontamination index (.npz) given to every `decontaminate` step that sets no `index`
+    decontam_index: str = ""
+
+    def validate(self) -> None:
+        build_steps(self)  # every step spec is checked strictly, naming steps[i].field
+
+
+def build_steps(cfg: PipelineConfig) -> list[tuple[str, Step]]:
+    """(label, step) in order; a type used twice gets labels `type`, `type#2`."""
+    out: list[tuple[str, Step]] = []
+    seen: dict[str, int] = {}
+    for i, spec in enumerate(cfg.steps):
+        spec = dict(spec) if isinstance(spec, dict) else spec
+        if isinstance(spec, dict) and spec.get("type") == "decontaminate" and "index" not in spec:
+            spec["index"] = cfg.decontam_index
+        step = build_step(spec, f"steps[{i}]")
+        seen[step.name] = seen.get(step.name, 0) + 1
+        out.append((step.name if seen[step.name] == 1 else f"{step.name}#{seen[step.name]}", step))
+    return out
+
+
+def load_config(config_or_path: PipelineConfig | str | Path, overrides: Sequence[str] = ()) -> PipelineConfig:
+    """A config instance, a YAML path, or a name under conf/curation/ -> resolved PipelineConfig."""
+    if isinstance(config_or_path, PipelineConfig):
+        return resolve(config_or_path, [], overrides) if overrides else config_or_path
+    from infir.paths import conf_file
+
+    path = conf_file("curation", str(config_or_path))
+    # YAML and overrides are merged before the one strict build: a YAML may leave a required value
+    # (decontam_index) to the command line
+    data = deep_merge(to_dict(PipelineConfig(name=path.stem)), load_yaml(path))
+    data = deep_merge(data, overrides_to_dict(overrides))
+    return from_dict(PipelineConfig, data)
+
+
+@dataclass
+class ShardResult:
+    """What one phase did to one shard. `rejects` are annotated docs in input order."""
+
+    name: str
+    kept: list[dict[str, Any]]
+    rejects: list[dict[str, Any]]
+    stats: dict[str, StepStats]
+
+
+#: a shard's input records for a phase: (position, doc or None, malformed reject or None)
+Records = Iterable[tuple[dict | None, dict | None]]
+
+
+@dataclass
+class Phase:
+    index: int
+    steps: list[tuple[str, Step]]
+
+    @property
+    def global_step(self) -> tuple[str, GlobalStep] | None:
+        label, step = self.steps[0] if self.steps else ("", None)
+        return (label, step) if isinstance(step, GlobalStep) else None
+
+
+def split_phases(steps: list[tuple[str, Step]]) -> list[Phase]:
+    phases = [Phase(0, [])]
+    for label, step in steps:
+        if isinstance(step, GlobalStep):
+            phases.append(Phase(len(phases), []))
+        phases[-1].steps.append((label, step))
+    return phases
+
+
+class Layout:
+    def __init__(self, output: Path, n_phases: int):
+        self.output, self.state, self.last = output, output / "_state", n_phases - 1
+
+    def kept(self, phase: int, shard: str) -> Path:
+        if phase == self.last:
+            return self.output / "kept" / f"{shard}.jsonl"
+        return self.state / f"phase{phase}" / "kept" / f"{shard}.jsonl"
+
+    def rejects(self, phase: int, shard: str) -> Path:
+        return self.state / f"phase{phase}" / "rejects" / f"{shard}.jsonl"
+
+    def marker(self, phase: int, shard: str) -> Path:
+        return self.state / f"phase{phase}" / "done" / f"{shard}.json"
+
+
+def _records(layout: Layout, phase: int, shard: Shard, cfg: PipelineConfig) -> Iterator:
+    if phase == 0:
+        return read_shard(shard, cfg.text_field, cfg.id_field)
+    return ((doc, None) for doc in read_jsonl(layout.kept(phase - 1, shard.name)))
+
+
+def _finish_shard(layout: Layout, phase: Phase, res: ShardResult) -> None:
+    write_jsonl_atomic(layout.kept(phase.index, res.name), res.kept)
+    write_jsonl_atomic(layout.rejects(phase.index, res.name), res.rejects)
+    if phase.index == layout.last:  # the user-facing rejects file: every phase's rejects, in phase order
+        all_rejects = (d for p in range(layout.last + 1) for d in read_jsonl(layout.rejects(p, res.name)))
+        write_jsonl_atomic(layout.output / "rejects" / f"{res.name}.jsonl", all_rejects)
+    stats = {k: v.to_json() for k, v in res.stats.items()}
+    write_text_atomic(layout.marker(phase.index, res.name), json.dumps(stats, sort_keys=True))
+
+
+def _check_resume(output: Path, cfg: PipelineConfig) -> None:
+    saved, text = output / "config.yaml", dump_yaml(cfg)
+    if saved.is_file() and (output / "_state").is_dir() and saved.read_text() != text:
+        raise ConfigError(
+            str(saved),
+            "the output folder holds a run with a different config; resume needs the same config "
+            "(use another --output or delete the folder)",
+        )
+    write_text_atomic(saved, text)
+
+
+def run_pipeline(
+    config_or_path: PipelineConfig | str | Path,
+    inputs: Sequence[Path | str] | Path | str,
+    output: Path | str,
+    executor: Literal["local", "ray"] | None = None,
+    overrides: Sequence[str] = (),
+    quiet: bool = False,
+) -> FunnelReport:
+    """Curate `inputs` (shard files or folders of them) into `output`; resumes an interrupted run."""
+    cfg = load_config(config_or_path, overrides)
+    if executor is not None:
+        cfg = resolve(cfg, [{"executor": executor}])
+    inputs = [inputs] if isinstance(inputs, str | Path) else list(inputs)
+    shards = find_shards(inputs)
+    output = Path(output)
+    output.mkdir(parents=True, exist_ok=True)
+    _check_resume(output, cfg)
+    phases = split_phases(build_steps(cfg))
+    layout = Layout(output, len(phases))
+    t0 = time.perf_counter()
+    if cfg.executor == "ray":
+        from infir.curation.executors.nemo import NemoCuratorExecutor
+
+        runner = NemoCuratorExecutor(cfg)
+    else:
+        from infir.curation.executors.local import LocalExecutor
+
+        runner = LocalExecutor(cfg, quiet=quiet)
+    try:
+        for phase in phases:
+            todo = [s for s in shards if not layout.marker(phase.index, s.name).is_file()]
+            if not todo:
+                continue
+            g = phase.global_step
+            if g is not None:  # sees every shard the previous phase kept, once; its own work resumes too
+                label, step = g
+                opens = {
+                    s.name: (lambda p=layout.kept(phase.index - 1, s.name): read_jsonl(p)) for s in shards
+                }
+                step.fit(opens, layout.state / "global" / label)
+            inputs_ = [(s.name, _records(layout, phase.index, s, cfg)) for s in todo]
+            for res in runner.run_phase(phase.steps, inputs_, first=phase.index == 0):
+                _finish_shard(layout, phase, res)
+    finally:
+        runner.close()
+    report = collect_report(cfg.name, layout, phases, shards)
+    report.seconds = time.perf_counter() - t0
+    report.write(output)
+    if not quiet:
+        report.print_table()
+    return report
+
+
+def collect_report(name: str, layout: Layout, phases: list[Phase], shards: list[Shard]) -> FunnelReport:
+    labels = ["read"] + [label for p in phases for label, _ in p.steps]
+    merged = {label: StepStats() for label in labels}
+    for phase in phases:
+        for s in shards:
+            for label, data in json.loads(layout.marker(phase.index, s.name).read_text()).items():
+                merged[label].merge(StepStats.from_json(data))
+    return FunnelReport(name, merged, shards=len(shards))

@@ -1,0 +1,106 @@
+"""`quality_score`: a pluggable quality model by local path; writes a score field, keeps >= threshold.
+
+Two model kinds, told apart by the path: a fastText `.bin` (score = probability of `positive_label`, or
+the expected label value when `expected_value` is set, e.g. labels __label__1..__label__5 for a 1-5 math
+scorer) or a Hugging Face sequence-classification folder (FineWeb-Edu style: one regression logit, or
+class probabilities folded into an expected value). Models load in `setup()`, once per worker.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from infir.config import ConfigError
+from infir.curation.base import Doc, Step
+from infir.curation.registry import register_step
+
+
+@register_step("quality_score")
+class QualityScore(Step):
+    reasons = ("low_quality_score",)
+
+    @dataclass
+    class Config:
+        model: str = ""
+        field: str = "quality_score"
+        threshold: float = 3.0
+        positive_label: str = "__label__positive"
+        #: fastText: score = sum(p(label) * numeric label), for 1-5 ordinal labels
+        expected_value: bool = False
+        batch_size: int = 32
+        max_length: int = 512
+
+        def validate(self) -> None:
+            if not self.model:
+                raise ConfigError(
+                    "model", "quality_score needs `model`: a fastText .bin or an HF model folder"
+                )
+
+    def __init__(self, cfg: Config) -> None:
+        self.cfg = cfg
+        self._ft: Any = None
+        self._hf: Any = None
+
+    def setup(self) -> None:
+        path = Path(self.cfg.model)
+        if not path.exists():
+            raise ConfigError("model", f"quality model not found: {path}")
+        if path.is_dir():
+            from transformers import AutoModelForSequenceClassification, AutoTokenizer
+
+            self._hf = (
+                AutoTokenizer.from_pretrained(path),
+                AutoModelForSequenceClassification.from_pretrained(path),
+            )
+            self._hf[1].eval()
+        else:
+            import fasttext
+
+            self._ft = fasttext.load_model(str(path))
+
+    def scores(self, texts: Sequence[str]) -> list[float]:
+        if self._ft is None and self._hf is None:
+            self.setup()
+        if self._ft is not None:
+            return fasttext_scores(self._ft, texts, self.cfg.positive_label, self.cfg.expected_value)
+        import torch
+
+        tok, model = self._hf
+        out: list[float] = []
+        for i in range(0, len(texts), self.cfg.batch_size):
+            enc = tok(list(texts[i : i + self.cfg.batch_size]), truncation=True, max_length=self.cfg.max_length,
+                      padding=True, return_tensors="pt")  # fmt: skip
+            with torch.no_grad():
+                logits = model(**enc).logits.float()
+            if logits.shape[1] == 1:  # regression head (FineWeb-Edu)
+                out += logits[:, 0].tolist()
+            else:  # classes 0..K-1 -> expected class value
+                probs = logits.softmax(-1)
+                out += (probs * torch.arange(probs.shape[1])).sum(-1).tolist()
+        return out
+
+    def filter_batch(self, docs: Sequence[Doc]) -> list[str | None]:
+        scores = self.scores([d["text"].replace("\n", " ") for d in docs])
+        out: list[str | None] = []
+        for doc, s in zip(docs, scores):
+            doc[self.cfg.field] = float(s)
+            out.append(None if s >= self.cfg.threshold else "low_quality_score")
+        return out
+
+
+def fasttext_scores(
+    model: Any, texts: Sequence[str], positive: str, expected_value: bool = False
+) -> list[float]:
+    """Batch fastText prediction -> P(positive) (or the expected numeric label value) per text."""
+    texts = [t.replace("\n", " ") for t in texts]
+    labels, probs = model.predict(texts, k=-1)
+    out = []
+    for labs, ps in zip(labels, probs):
+        if expected_value:
+            out.append(float(sum(float(lab.removeprefix("__label__")) * p for lab, p in zip(labs, ps))))
+        else:
+            out.append(float(dict(zip(labs, ps)).get(positive, 0.0)))
+    return out

@@ -1,0 +1,105 @@
+"""`infir eval`: run a suite (`infir eval <suite> --model DIR`), `compare` checkpoints, `build-valset`."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import click
+
+from infir.config import dump_yaml
+
+
+class SuiteGroup(click.Group):
+    """A group where any name that is not a subcommand is an eval suite (conf/eval/<name>.yaml or a path)."""
+
+    def get_command(self, ctx: click.Context, name: str) -> click.Command | None:
+        cmd = super().get_command(ctx, name)
+        return cmd if cmd is not None else _suite_command(name)
+
+    def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        super().format_commands(ctx, formatter)
+        from infir.evaluation.suites import suite_names
+
+        with formatter.section("Suites (conf/eval/*.yaml)"):
+            formatter.write_dl([(n, f"infir eval {n} --model DIR") for n in suite_names()])
+
+
+def _suite_command(name: str) -> click.Command:
+    @click.command(name=name, help=f"Run eval suite {name!r} on a local HF checkpoint.")
+    @click.option("--model", "model", type=click.Path(), help="HF checkpoint dir (config.json + tokenizer).")
+    @click.option("--data", default=None, help="Override the suite's local data file.")
+    @click.option("--output", default=None, type=click.Path(), help="Results dir (default: <model>/eval).")
+    @click.option("--dry-run", is_flag=True, help="Print the resolved suite config and exit.")
+    @click.argument("overrides", nargs=-1)
+    def run(model: str | None, data: str | None, output: str | None, dry_run: bool, overrides) -> None:
+        from infir.evaluation.suites import load_suite, run_suite
+
+        extra = list(overrides) + ([f"data={data}"] if data else [])
+        cfg = load_suite(name, extra)
+        if dry_run:
+            click.echo(dump_yaml(cfg), nl=False)
+            return
+        if not model and cfg.kind != "screenspot":  # screenspot scores a predictions file
+            raise click.UsageError("--model is required (a local HF checkpoint dir)")
+        out_dir = Path(output) if output else Path(model or ".") / "eval"
+        result = run_suite(cfg, model, out_dir)
+        click.echo((out_dir / f"{cfg.name}.md").read_text())
+        click.echo(f"results: {out_dir / (cfg.name + '.json')}  ({result['seconds']}s)")
+
+    return run
+
+
+@click.group(cls=SuiteGroup, context_settings={"help_option_names": ["-h", "--help"]})
+def app() -> None:
+    """Evaluate a checkpoint: `infir eval <suite> --model DIR` (suites in conf/eval/), `compare`, `build-valset`."""
+
+
+@app.command("compare")
+@click.argument("result_dirs", nargs=-1, required=True)
+@click.option("--out", "out_png", default="eval_compare.png", show_default=True, help="PNG to write.")
+@click.option("--labels", default=None, help="Comma-separated labels, one per result dir.")
+@click.option("--dry-run", is_flag=True, help="Print what would be compared and exit.")
+def compare_cmd(result_dirs: tuple[str, ...], out_png: str, labels: str | None, dry_run: bool) -> None:
+    """Plot suite metrics across checkpoints' result dirs (one x tick per checkpoint / data mixture)."""
+    names = labels.split(",") if labels else None
+    if names is not None and len(names) != len(result_dirs):
+        raise click.BadParameter(
+            f"{len(names)} labels for {len(result_dirs)} result dirs", param_hint="--labels"
+        )
+    if dry_run:
+        click.echo(
+            dump_yaml_plain({"result_dirs": list(result_dirs), "out": out_png, "labels": names}), nl=False
+        )
+        return
+    from infir.evaluation.report import compare
+
+    res = compare(list(result_dirs), out_png, names)
+    click.echo(f"plot: {res['png']}")
+
+
+@app.command("build-valset")
+@click.argument("inputs", nargs=-1, required=True)
+@click.option("--model", "model", required=True, help="LM (HF dir) that ranks the texts by NLL.")
+@click.option("--out", required=True, help="Output JSONL of kept texts (dropped ones go to *.dropped.jsonl).")
+@click.option("--drop-fraction", default=0.2, show_default=True, type=click.FloatRange(0.0, 0.99))
+@click.option("--seq-len", default=1024, show_default=True, type=int)
+@click.option("--max-docs", default=None, type=int)
+@click.option("--dry-run", is_flag=True, help="Print the resolved settings and exit.")
+def build_valset_cmd(inputs, model, out, drop_fraction, seq_len, max_docs, dry_run) -> None:
+    """Build the web validation set: drop the texts the given LM ranks worst (highest NLL per token)."""
+    settings = {"inputs": list(inputs), "model": model, "out": out, "drop_fraction": drop_fraction,
+                "seq_len": seq_len, "max_docs": max_docs}  # fmt: skip
+    if dry_run:
+        click.echo(dump_yaml_plain(settings), nl=False)
+        return
+    from infir.evaluation.valset import build_valset
+
+    summary = build_valset(list(inputs), model, out, drop_fraction, seq_len=seq_len, max_docs=max_docs)
+    click.echo(json.dumps(summary, indent=2))
+
+
+def dump_yaml_plain(data: dict) -> str:
+    import yaml
+
+    return yaml.safe_dump(data, sort_keys=False)

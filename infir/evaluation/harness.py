@@ -1,0 +1,153 @@
+"""Few-shot generation benchmarks through lm-evaluation-harness 0.4.13, on local dataset files only.
+
+lm-eval's own task YAMLs download from the hub; here each task is a config dict with `dataset_path: json`
+and `dataset_kwargs.data_files` pointing at local JSONL (a `test` split and a `train` split for the few-shot
+examples), prompts and metrics as in lm-eval's standard tasks. Few-shot counts follow RECIPE.md section 6:
+MATH 4-shot, MMLU 5-shot, MBPP 3-shot; GSM8K uses the common 8-shot (the recipe names no count).
+MBPP needs execution, so its generations (lm-eval `predict_only`) are run in our sandbox (codeexec.py).
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Any
+
+DEFAULT_FEWSHOT = {"gsm8k": 8, "math": 4, "mmlu": 5, "mbpp": 3}
+
+_GSM8K_FILTERS = [
+    {"name": "strict-match", "filter": [{"function": "regex", "regex_pattern": "#### (\\-?[0-9\\.\\,]+)"},
+                                        {"function": "take_first"}]},
+    {"name": "flexible-extract", "filter": [{"function": "regex", "group_select": -1,
+                                             "regex_pattern": "(-?[$0-9.,]{2,})|(-?[0-9]+)"},
+                                            {"function": "take_first"}]},
+]  # fmt: skip
+
+TEMPLATES: dict[str, dict[str, Any]] = {
+    "gsm8k": {
+        "output_type": "generate_until",
+        "doc_to_text": "Question: {{question}}\nAnswer:",
+        "doc_to_target": "{{answer}}",
+        "target_delimiter": " ",
+        "generation_kwargs": {"until": ["Question:", "</s>", "\n\n"], "do_sample": False},
+        "metric_list": [
+            {
+                "metric": "exact_match",
+                "aggregation": "mean",
+                "higher_is_better": True,
+                "ignore_case": True,
+                "regexes_to_ignore": [",", "\\$", "(?s).*#### ", "\\.$"],
+            }
+        ],
+        "filter_list": _GSM8K_FILTERS,
+    },
+    "math": {
+        "output_type": "generate_until",
+        "doc_to_text": "Problem:\n{{problem}}\n\nSolution:",
+        "doc_to_target": "{{solution}}",
+        "generation_kwargs": {"until": ["Problem:", "</s>"], "do_sample": False},
+        "metric_list": [{"metric": "exact_match", "aggregation": "mean", "higher_is_better": True}],
+        "filter_list": [
+            {
+                "name": "boxed",
+                "filter": [
+                    {"function": "regex", "regex_pattern": "\\\\boxed\\{(.*)\\}"},
+                    {"function": "take_first"},
+                ],
+            }
+        ],
+    },
+    "mmlu": {
+        "output_type": "multiple_choice",
+        "doc_to_text": "{{question.strip()}}\nA. {{choices[0]}}\nB. {{choices[1]}}\nC. {{choices[2]}}\n"
+        "D. {{choices[3]}}\nAnswer:",
+        "doc_to_choice": ["A", "B", "C", "D"],
+        "doc_to_target": "answer",
+        "metric_list": [{"metric": "acc", "aggregation": "mean", "higher_is_better": True}],
+    },
+    "mbpp": {
+        "output_type": "generate_until",
+        "doc_to_text": "You are an expert Python programmer, and here is your task: {{text}} Your code should "
+        "pass these tests:\n\n{{test_list[0]}}\n{{test_list[1]}}\n{{test_list[2]}}\n[BEGIN]\n",
+        "doc_to_target": "{{code}}\n[DONE]",
+        "target_delimiter": "",
+        "generation_kwargs": {"until": ["[DONE]", "</s>"], "do_sample": False},
+        "metric_list": [{"metric": "bypass", "aggregation": "bypass", "higher_is_better": True}],
+    },
+}
+
+
+def task_config(benchmark: str, test_file: str | Path, fewshot_file: str | Path | None, num_fewshot: int,
+                max_gen_toks: int = 256) -> dict[str, Any]:  # fmt: skip
+    """An lm-eval task config dict reading local JSONL files (nothing is downloaded)."""
+    if benchmark not in TEMPLATES:
+        raise ValueError(f"benchmark must be one of {sorted(TEMPLATES)}, got {benchmark!r}")
+    for f in (test_file, fewshot_file):
+        if f is not None and not Path(f).is_file():
+            raise FileNotFoundError(f"{f}: local dataset file not found")
+    files = {"test": str(test_file), "train": str(fewshot_file or test_file)}
+    cfg = {
+        "task": f"infir_{benchmark}",
+        "dataset_path": "json",
+        "dataset_kwargs": {"data_files": files},
+        "test_split": "test",
+        "fewshot_split": "train",
+        "num_fewshot": num_fewshot,
+        "fewshot_config": {"sampler": "first_n"},
+        **TEMPLATES[benchmark],
+    }
+    if "generation_kwargs" in cfg:
+        cfg["generation_kwargs"] = {**cfg["generation_kwargs"], "max_gen_toks": max_gen_toks}
+    return cfg
+
+
+def run_harness(
+    model_path: str | Path,
+    benchmark: str,
+    test_file: str | Path,
+    fewshot_file: str | Path | None = None,
+    num_fewshot: int | None = None,
+    limit: int | None = None,
+    batch_size: int = 8,
+    max_gen_toks: int = 256,
+    device: str | None = None,
+) -> dict:
+    """Run one benchmark with lm-eval's HFLM on a local checkpoint; returns scalar metrics + samples."""
+    import torch
+    from lm_eval import evaluator
+    from lm_eval.models.huggingface import HFLM
+
+    shots = DEFAULT_FEWSHOT[benchmark] if num_fewshot is None else num_fewshot
+    cfg = task_config(benchmark, test_file, fewshot_file, shots, max_gen_toks)
+    dev = device or ("cuda" if torch.cuda.is_available() else "cpu")
+    lm = HFLM(pretrained=str(model_path), device=dev, batch_size=batch_size)
+    out = evaluator.simple_evaluate(
+        model=lm, tasks=[cfg], limit=limit, log_samples=True, predict_only=benchmark == "mbpp",
+        bootstrap_iters=0,
+    )  # fmt: skip
+    name = cfg["task"]
+    samples = out["samples"][name]
+    metrics = {
+        re.sub(r",(none|strict-match|flexible-extract|boxed)$", r"_\1", k).replace("_none", ""): v
+        for k, v in out["results"][name].items()
+        if isinstance(v, int | float) and "stderr" not in k
+    }
+    result: dict[str, Any] = {"benchmark": benchmark, "num_fewshot": shots, "items": len(samples), **metrics}
+    if benchmark == "mbpp":
+        result.update(_execute_mbpp(samples))
+    result["samples"] = [{"doc_id": s["doc_id"], "output": s["filtered_resps"][0]} for s in samples]
+    return result
+
+
+def _execute_mbpp(samples: list[dict]) -> dict:
+    from infir.evaluation.codeexec import run_program
+
+    results = []
+    for s in samples:
+        doc = s["doc"]
+        code = s["filtered_resps"][0]
+        code = code[0] if isinstance(code, list) else code
+        program = "\n".join([doc.get("test_setup_code", ""), code, *doc["test_list"]]) + "\n"
+        results.append(run_program(str(doc.get("task_id", s["doc_id"])), program, timeout_s=10.0))
+    passed = sum(r.status == "passed" for r in results)
+    return {"pass@1": passed / max(len(results), 1), "passed": passed}

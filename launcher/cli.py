@@ -1,0 +1,89 @@
+"""`infir launch`: render a stage or a whole pipeline as sbatch jobs and submit them (or run locally).
+
+    infir launch pretrain --cluster conf/cluster/h100_8x8.yaml --dry-run      # print the 64-GPU job
+    infir launch infir --cluster conf/cluster/h100_8x8.yaml                   # whole afterok chain
+    infir launch tiny --cluster conf/cluster/local_slurm.yaml --local         # same chain, no SLURM
+
+TARGET is a pipeline (a name in conf/pipelines/ or a YAML path) or one stage of --pipeline.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+
+from infir.config import ConfigError, dump_yaml
+from infir.launcher.chain import Chain, load_pipeline
+from infir.launcher.cluster import load_cluster
+
+PIPELINES = Path(__file__).resolve().parent.parent / "conf" / "pipelines"
+
+app = typer.Typer(help=__doc__, add_completion=False, no_args_is_help=True)
+
+
+def _pipeline_path(name: str) -> Path | None:
+    path = Path(name)
+    if path.suffix in (".yaml", ".yml"):
+        return path
+    for base in (Path("conf/pipelines"), PIPELINES):
+        if (base / f"{name}.yaml").is_file():
+            return base / f"{name}.yaml"
+    return None
+
+
+def resolve_target(target: str, pipeline: str, run_dir: Path) -> Chain:
+    """A pipeline name/path gives its whole chain; a stage name gives that stage of `pipeline`."""
+    path = _pipeline_path(target)
+    if path is not None:
+        return load_pipeline(path, run_dir)
+    pipe_path = _pipeline_path(pipeline)
+    if pipe_path is None:
+        raise ConfigError("pipeline", f"no pipeline {pipeline!r} in conf/pipelines/")
+    return load_pipeline(pipe_path, run_dir).only([target])
+
+
+@app.command()
+def launch(
+    target: str = typer.Argument(..., help="Pipeline (name in conf/pipelines/ or YAML path) or stage name."),
+    overrides: list[str] = typer.Argument(
+        None, help="Cluster overrides a.b=c, e.g. partition=batch nodes=4."
+    ),
+    cluster: Path = typer.Option(
+        Path("conf/cluster/local_slurm.yaml"), "--cluster", "-c", help="Cluster profile."
+    ),
+    pipeline: str = typer.Option("infir", help="Pipeline that holds TARGET when TARGET is a stage name."),
+    run_dir: Path = typer.Option(Path("runs/infir"), "--run-dir", help="Logs, scripts and done markers."),
+    dry_run: bool = typer.Option(False, "--dry-run", help="Print the resolved profile and sbatch scripts."),
+    local: bool = typer.Option(False, "--local", help="Run the chain here as subprocesses (no SLURM)."),
+) -> None:
+    """Render each stage's sbatch (saved as <run-dir>/<stage>/<stage>.sbatch) and submit the chain."""
+    cfg = load_cluster(cluster, overrides or [])
+    chain = resolve_target(target, pipeline, run_dir)
+    if local or cfg.local:
+        if dry_run:
+            typer.echo(dump_yaml(cfg))
+            for stage in chain:
+                typer.echo(f"# {stage.name} (after {stage.after or '-'}): {' '.join(stage.argv)}")
+            return
+        from infir.launcher.local import LocalExecutor
+
+        results = LocalExecutor(run_dir).run(chain)
+        if any(r.status == "failed" for r in results):
+            raise typer.Exit(1)
+        return
+    from infir.launcher.slurm import submit_chain
+
+    subs = submit_chain(chain, cfg, run_dir, dry_run=dry_run)
+    if dry_run:
+        typer.echo(
+            "# resolved cluster profile\n" + "\n".join(f"# {ln}" for ln in dump_yaml(cfg).splitlines())
+        )
+    for sub in subs:
+        if dry_run:
+            typer.echo(f"\n# ---- {sub.script} (dependency: {sub.dependency or 'none'}) ----")
+            typer.echo(sub.text, nl=False)
+        elif sub.skipped:
+            typer.echo(f"{sub.stage}: already done, skipped")
+        else:
+            typer.echo(f"{sub.stage}: job {sub.job_id} ({sub.dependency or 'no dependency'}) {sub.script}")

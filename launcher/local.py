@@ -1,0 +1,121 @@
+"""Run a chain on this machine, without SLURM: what `infir demo` and `infir launch --local` use.
+
+Stages run as subprocesses in chain order; each one's output streams to the terminal (prefixed with the
+stage name) and to <run_dir>/<stage>/<stage>.log. A stage that exits 0 gets its done marker; a stage
+whose marker exists is skipped; the first failure stops the chain. A summary table ends the run.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal
+
+from rich.console import Console
+from rich.table import Table
+
+from infir.launcher.chain import Chain, Stage
+
+Status = Literal["done", "skipped", "failed", "not run"]
+
+
+@dataclass
+class StageResult:
+    name: str
+    status: Status
+    seconds: float = 0.0
+    returncode: int | None = None
+    log: Path | None = None
+
+
+class LocalExecutor:
+    """`LocalExecutor(run_dir).run(stages) -> list[StageResult]`."""
+
+    def __init__(
+        self,
+        run_dir: str | Path,
+        env: Mapping[str, str] | None = None,
+        stream: bool = True,
+        console: Console | None = None,
+    ):
+        self.run_dir = Path(run_dir)
+        self.env = dict(env or {})
+        self.stream = stream
+        self.console = console or Console(stderr=True)
+
+    def run(self, stages: Iterable[Stage] | Chain) -> list[StageResult]:
+        chain = stages if isinstance(stages, Chain) else Chain(stages)
+        results: list[StageResult] = []
+        ok: set[str] = set()
+        failed = False
+        for stage in chain:
+            if failed or any(dep not in ok for dep in stage.after):
+                results.append(StageResult(stage.name, "not run"))
+                continue
+            if stage.is_done(self.run_dir):
+                self.console.print(
+                    f"[dim]{stage.name}: done marker {stage.marker_path(self.run_dir)} exists, skipped"
+                )
+                results.append(StageResult(stage.name, "skipped"))
+                ok.add(stage.name)
+                continue
+            result = self._run_one(stage)
+            results.append(result)
+            if result.status == "done":
+                ok.add(stage.name)
+            else:
+                failed = True
+        self.console.print(summary_table(results))
+        return results
+
+    def _run_one(self, stage: Stage) -> StageResult:
+        stage_dir = stage.stage_dir(self.run_dir)
+        stage_dir.mkdir(parents=True, exist_ok=True)
+        log_path = stage_dir / f"{stage.name}.log"
+        env = {**os.environ, **self.env, "INFIR_RUN_DIR": str(self.run_dir), "INFIR_STAGE": stage.name}
+        self.console.print(f"[bold]{stage.name}[/]: {' '.join(stage.argv)}")
+        start = time.perf_counter()
+        with open(log_path, "a", encoding="utf-8") as log:
+            try:
+                proc = subprocess.Popen(
+                    stage.argv,
+                    stdout=subprocess.PIPE,
+                    stderr=subprocess.STDOUT,
+                    env=env,
+                    text=True,
+                    bufsize=1,
+                )
+            except OSError as exc:  # command not found: a failed stage, not a crash of the executor
+                log.write(f"cannot start {stage.argv[0]!r}: {exc}\n")
+                self.console.print(f"[red]{stage.name}: cannot start {stage.argv[0]!r}: {exc}")
+                return StageResult(stage.name, "failed", time.perf_counter() - start, None, log_path)
+            assert proc.stdout is not None
+            for line in proc.stdout:
+                log.write(line)
+                if self.stream:
+                    sys.stderr.write(f"[{stage.name}] {line}")
+            code = proc.wait()
+        seconds = time.perf_counter() - start
+        if code != 0:
+            self.console.print(f"[red]{stage.name} failed with exit code {code}; log: {log_path}")
+            return StageResult(stage.name, "failed", seconds, code, log_path)
+        marker = stage.marker_path(self.run_dir)
+        marker.parent.mkdir(parents=True, exist_ok=True)
+        marker.write_text(f"{time.strftime('%Y-%m-%dT%H:%M:%S')} {seconds:.1f}s\n")
+        return StageResult(stage.name, "done", seconds, code, log_path)
+
+
+def summary_table(results: list[StageResult]) -> Table:
+    colours = {"done": "green", "skipped": "cyan", "failed": "red", "not run": "dim"}
+    table = Table(title="stages")
+    for col in ("stage", "status", "seconds"):
+        table.add_column(col, justify="right" if col == "seconds" else "left")
+    for r in results:
+        secs = f"{r.seconds:.1f}" if r.status in ("done", "failed") else "-"
+        table.add_row(r.name, f"[{colours[r.status]}]{r.status}[/]", secs)
+    return table

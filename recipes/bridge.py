@@ -1,0 +1,176 @@
+"""The GPU engine: a recipe mapped onto Megatron-Bridge's `ConfigContainer`, run with pretrain()/finetune().
+
+Megatron-Bridge needs Python 3.12, CUDA and Transformer Engine (DESIGN.md), so it is imported only inside
+`build_container`/`train`, which run in NVIDIA's container. The mapping itself is `plan(cfg)`: plain data
+naming each Bridge class and its keyword arguments, tested on CPU. The names follow Bridge's own
+llama32_1b recipe (recipes/llama/llama32_1b.py): Llama32ModelProvider1B, TrainingConfig,
+distributed_fused_adam_with_cosine_annealing -> (OptimizerConfig, SchedulerConfig),
+DistributedDataParallelConfig, GPTDatasetConfig, CheckpointConfig, TokenizerConfig, RNGConfig, LoggerConfig
+and a mixed-precision recipe name (bf16_mixed / bf16_with_fp8_current_scaling_mixed).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from infir.config import ConfigError
+from infir.recipes.config import TrainConfig
+
+PRECISION = {"bf16": "bf16_mixed", "fp8": "bf16_with_fp8_current_scaling_mixed", "fp32": "fp32"}
+
+
+def _blend(cfg: TrainConfig) -> list[list[Any]] | None:
+    if not cfg.data.blend:
+        return None
+    from infir.data.mix import Blend
+
+    return [list(x) for x in Blend.load(cfg.data.blend).megatron_blend()]
+
+
+def _sft_steps(cfg: TrainConfig) -> int | None:
+    """SFT iterations from the record count (packing only shortens this; give train.train_steps to pin)."""
+    if cfg.train.train_steps:
+        return cfg.train.train_steps
+    files = [Path(f) for f in cfg.data.sft_files]
+    if not files or not all(f.is_file() for f in files):
+        return None
+    records = sum(sum(1 for line in f.open() if line.strip()) for f in files)
+    return max(1, records * (cfg.train.epochs or 1) // cfg.train.global_batch_size)
+
+
+def plan(cfg: TrainConfig) -> dict[str, Any]:
+    """The ConfigContainer as data: {section: {"cls": Bridge name, "kwargs": {...}}} + entry point."""
+    m, t, p, o, s = cfg.model, cfg.train, cfg.parallel, cfg.optim, cfg.schedule
+    iters = t.steps() if cfg.stage != "sft" else _sft_steps(cfg)
+    warmup = s.warmup_steps if s.warmup_steps is not None else round((s.warmup_ratio or 0) * (iters or 0))
+    model = {
+        "num_layers": m.num_layers,
+        "hidden_size": m.hidden_size,
+        "ffn_hidden_size": m.ffn_hidden_size,
+        "num_attention_heads": m.num_attention_heads,
+        "num_query_groups": m.num_query_groups,
+        "share_embeddings_and_output_weights": m.tie_embeddings,
+        "rotary_base": m.rope_theta,
+        "seq_length": t.seq_length,
+        "tensor_model_parallel_size": p.tp,
+        "pipeline_model_parallel_size": p.pp,
+        "context_parallel_size": p.cp,
+        "sequence_parallel": p.sequence_parallel,
+    }
+    if cfg.init.kind == "hf":  # Bridge converts the HF checkpoint (AutoBridge) and overrides parallelism
+        model_section = {"cls": "AutoBridge.from_hf_pretrained", "path": cfg.init.path, "kwargs": model}
+    else:
+        model_section = {"cls": "Llama32ModelProvider1B", "kwargs": model}
+    ckpt_dir = str(Path(cfg.checkpoint.dir) / "checkpoints")
+    out: dict[str, Any] = {
+        "entry": "finetune" if cfg.stage == "sft" else "pretrain",
+        "world_size": p.world_size,
+        "model": model_section,
+        "train": {
+            "cls": "TrainingConfig",
+            "kwargs": {"train_iters": iters, "global_batch_size": t.global_batch_size,
+                       "micro_batch_size": t.micro_batch_size, "eval_interval": 2000, "eval_iters": 0},
+        },  # fmt: skip
+        "optimizer": {
+            "cls": "distributed_fused_adam_with_cosine_annealing",
+            "kwargs": {"lr_warmup_iters": warmup, "lr_decay_iters": iters, "max_lr": o.lr, "min_lr": o.min_lr,
+                       "adam_beta1": o.adam_beta1, "adam_beta2": o.adam_beta2, "adam_eps": o.adam_eps,
+                       "weight_decay": o.weight_decay, "clip_grad": o.clip_grad},
+        },  # fmt: skip
+        "ddp": {
+            "cls": "DistributedDataParallelConfig",
+            "kwargs": {"use_distributed_optimizer": p.use_distributed_optimizer,
+                       "overlap_grad_reduce": p.overlap_grad_reduce, "overlap_param_gather": p.overlap_param_gather,
+                       "grad_reduce_in_fp32": True, "average_in_collective": True, "check_for_nan_in_grad": True},
+        },  # fmt: skip
+        "mixed_precision": PRECISION[cfg.precision],
+        "tokenizer": {"cls": "TokenizerConfig",
+                      "kwargs": {"tokenizer_type": "HuggingFaceTokenizer", "tokenizer_model": cfg.data.tokenizer}},
+        "checkpoint": {
+            "cls": "CheckpointConfig",
+            "kwargs": {"save": ckpt_dir, "load": ckpt_dir if cfg.checkpoint.resume else None,
+                       "save_interval": cfg.checkpoint.save_interval, "ckpt_format": "torch_dist",
+                       "fully_parallel_save": True},
+        },  # fmt: skip
+        "rng": {"cls": "RNGConfig", "kwargs": {"seed": cfg.seed}},
+        "logger": {"cls": "LoggerConfig", "kwargs": {"log_interval": t.log_interval,
+                                                      "tensorboard_dir": str(Path(cfg.checkpoint.dir) / "tb")}},
+    }  # fmt: skip
+    if cfg.stage == "sft":
+        root = str(Path(cfg.data.sft_files[0]).parent) if cfg.data.sft_files else None
+        packed = {"packed_sequence_size": t.seq_length} if cfg.sft.packing else None
+        out["dataset"] = {"cls": "FinetuningDatasetConfig",
+                          "kwargs": {"dataset_root": root, "seq_length": t.seq_length, "seed": cfg.seed},
+                          "packed_sequence_specs": packed}  # fmt: skip
+    else:
+        out["dataset"] = {
+            "cls": "GPTDatasetConfig",
+            "kwargs": {"random_seed": cfg.seed, "sequence_length": t.seq_length, "blend": _blend(cfg),
+                       "split": cfg.data.split, "reset_attention_mask": False, "reset_position_ids": False,
+                       "eod_mask_loss": False, "dataloader_type": "single", "num_workers": 8,
+                       "data_sharding": True},
+        }  # fmt: skip
+    return out
+
+
+def build_container(cfg: TrainConfig) -> Any:
+    """The real ConfigContainer (inside the NVIDIA container: needs megatron.bridge)."""
+    from megatron.bridge.recipes.utils.optimizer_utils import distributed_fused_adam_with_cosine_annealing
+    from megatron.bridge.training import config as bc
+    from megatron.core.distributed import DistributedDataParallelConfig
+
+    pl = plan(cfg)
+    if pl["train"]["kwargs"]["train_iters"] is None:
+        raise ConfigError(
+            "train.train_steps", "SFT on Megatron needs train.train_steps or existing data.sft_files"
+        )
+    if pl["model"]["cls"] == "Llama32ModelProvider1B":
+        from megatron.bridge.models.llama import Llama32ModelProvider1B
+
+        model = Llama32ModelProvider1B(**pl["model"]["kwargs"])
+    else:
+        from megatron.bridge import AutoBridge
+
+        model = AutoBridge.from_hf_pretrained(pl["model"]["path"]).to_megatron_provider(load_weights=True)
+        for key, value in pl["model"]["kwargs"].items():
+            setattr(model, key, value)
+    optimizer, scheduler = distributed_fused_adam_with_cosine_annealing(**pl["optimizer"]["kwargs"])
+    if pl["entry"] == "finetune":
+        specs = None
+        if pl["dataset"]["packed_sequence_specs"]:
+            from megatron.bridge.data.datasets.packed_sequence import PackedSequenceSpecs
+
+            specs = PackedSequenceSpecs(**pl["dataset"]["packed_sequence_specs"])
+        dataset = bc.FinetuningDatasetConfig(**pl["dataset"]["kwargs"], packed_sequence_specs=specs)
+    else:
+        kwargs = dict(pl["dataset"]["kwargs"])
+        kwargs["blend"] = tuple(kwargs["blend"]) if kwargs["blend"] else None  # Bridge: (prefixes, weights)
+        dataset = bc.GPTDatasetConfig(**kwargs)
+    return bc.ConfigContainer(
+        model=model,
+        train=bc.TrainingConfig(**pl["train"]["kwargs"]),
+        optimizer=optimizer,
+        scheduler=scheduler,
+        ddp=DistributedDataParallelConfig(**pl["ddp"]["kwargs"]),
+        dataset=dataset,
+        logger=bc.LoggerConfig(**pl["logger"]["kwargs"]),
+        tokenizer=bc.TokenizerConfig(**pl["tokenizer"]["kwargs"]),
+        checkpoint=bc.CheckpointConfig(**pl["checkpoint"]["kwargs"]),
+        rng=bc.RNGConfig(**pl["rng"]["kwargs"]),
+        mixed_precision=pl["mixed_precision"],
+    )
+
+
+def train(cfg: TrainConfig) -> Any:
+    """Run under torchrun inside the NVIDIA container (launcher/ renders that)."""
+    from megatron.bridge.training.gpt_step import forward_step
+
+    container = build_container(cfg)
+    if cfg.stage == "sft":
+        from megatron.bridge.training.finetune import finetune
+
+        return finetune(container, forward_step)
+    from megatron.bridge.training.pretrain import pretrain
+
+    return pretrain(container, forward_step)

@@ -1,0 +1,237 @@
+"""The CPU engine: the recipe's Llama (scaled down) in Hugging Face `transformers`, a plain PyTorch loop.
+
+Same config and data files as the GPU engine. Gradient accumulation reaches the global batch; the loss is
+the token-weighted mean over the whole global batch (as Megatron computes it), so accumulation does not
+change the result. Checkpoints are HF safetensors (`save_pretrained` + tokenizer) plus `trainer_state.pt`
+(optimizer, scheduler, RNG, data position, step): a killed run resumes from the latest one and replays
+the same samples with bitwise-identical losses. The final `export/` loads with AutoModelForCausalLM.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import shutil
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from infir.config import dump_yaml
+from infir.recipes.config import TrainConfig
+from infir.recipes.data_cpu import make_stream
+
+#: Llama 3.2's RoPE scaling (config.json of meta-llama/Llama-3.2-1B)
+LLAMA3_ROPE = {
+    "rope_type": "llama3",
+    "factor": 32.0,
+    "low_freq_factor": 1.0,
+    "high_freq_factor": 4.0,
+    "original_max_position_embeddings": 8192,
+}
+
+
+@dataclass
+class TrainResult:
+    run_dir: Path
+    export_dir: Path
+    steps: int
+    tokens: int
+    losses: list[float] = field(default_factory=list)  # this process's steps, in order
+    resumed_from: int = 0
+    seconds: float = 0.0
+
+
+def lr_factor(cfg: TrainConfig, total_steps: int):
+    """Linear warmup from 0, then cosine/linear decay to min_lr at the last step (Megatron's shape)."""
+    s, o = cfg.schedule, cfg.optim
+    warmup = s.warmup_steps if s.warmup_steps is not None else round((s.warmup_ratio or 0) * total_steps)
+    floor = o.min_lr / o.lr
+
+    def factor(step: int) -> float:
+        if warmup and step < warmup:
+            return (step + 1) / warmup
+        if s.style == "constant":
+            return 1.0
+        span = max(1, total_steps - warmup)
+        frac = min(1.0, (step - warmup) / span)
+        decay = 0.5 * (1 + math.cos(math.pi * frac)) if s.style == "cosine" else 1 - frac
+        return floor + (1 - floor) * decay
+
+    return factor
+
+
+def build_model(cfg: TrainConfig, tokenizer: Any) -> torch.nn.Module:
+    from transformers import AutoModelForCausalLM, LlamaConfig, LlamaForCausalLM
+
+    if cfg.init.kind == "hf":
+        if not Path(cfg.init.path or "").is_dir():
+            from infir.config import ConfigError
+
+            raise ConfigError("init.path", f"not a local Hugging Face model folder: {cfg.init.path!r}")
+        return AutoModelForCausalLM.from_pretrained(cfg.init.path, dtype=torch.float32)
+    m = cfg.model
+    # Megatron pads the vocabulary the same way (make_vocab_size_divisible_by=128).
+    vocab = max(m.vocab_size, math.ceil(len(tokenizer) / 128) * 128)
+    config = LlamaConfig(
+        vocab_size=vocab,
+        hidden_size=m.hidden_size,
+        intermediate_size=m.ffn_hidden_size,
+        num_hidden_layers=m.num_layers,
+        num_attention_heads=m.num_attention_heads,
+        num_key_value_heads=m.num_query_groups,
+        tie_word_embeddings=m.tie_embeddings,
+        rope_theta=m.rope_theta,
+        rope_scaling=dict(LLAMA3_ROPE) if m.rope_scaling == "llama3" else None,
+        max_position_embeddings=m.max_position_embeddings,
+        rms_norm_eps=m.norm_eps,
+        bos_token_id=tokenizer.bos_token_id,
+        eos_token_id=tokenizer.eos_token_id,
+        pad_token_id=tokenizer.pad_token_id,
+    )
+    torch.manual_seed(cfg.seed)
+    return LlamaForCausalLM(config)
+
+
+def _checkpoints(run_dir: Path) -> list[Path]:
+    return sorted((run_dir / "checkpoints").glob("step_*"), key=lambda p: int(p.name.split("_")[1]))
+
+
+def _save(run_dir: Path, model, tokenizer, optimizer, scheduler, step: int, samples: int, keep: int) -> Path:
+    final = run_dir / "checkpoints" / f"step_{step:07d}"
+    tmp = final.with_name(final.name + ".tmp")
+    shutil.rmtree(tmp, ignore_errors=True)
+    model.save_pretrained(tmp)
+    tokenizer.save_pretrained(tmp)
+    state = {
+        "step": step,
+        "samples_consumed": samples,
+        "optimizer": optimizer.state_dict(),
+        "scheduler": scheduler.state_dict(),
+        "rng": torch.get_rng_state(),
+    }
+    torch.save(state, tmp / "trainer_state.pt")
+    tmp.rename(final)  # a checkpoint is complete or absent: a kill mid-save leaves only a .tmp
+    for old in _checkpoints(run_dir)[:-keep]:
+        shutil.rmtree(old)
+    return final
+
+
+def micro_loss_sum(model, batch: dict[str, torch.Tensor]) -> tuple[torch.Tensor, int]:
+    """Summed next-token cross entropy over labelled tokens, and their count (labels are pre-shifted)."""
+    kwargs = {k: v for k, v in batch.items() if k in ("position_ids", "attention_mask")}
+    logits = model(input_ids=batch["input_ids"], **kwargs).logits.float()
+    labels = batch["labels"]
+    loss = torch.nn.functional.cross_entropy(
+        logits.view(-1, logits.shape[-1]), labels.view(-1), ignore_index=-100, reduction="sum"
+    )
+    return loss, int((labels != -100).sum())
+
+
+def train(cfg: TrainConfig, stop_after_step: int | None = None) -> TrainResult:
+    """Train `cfg` on CPU. `stop_after_step` ends the process abruptly after that step (no final save),
+    the way a killed job would; the next call resumes from the latest checkpoint."""
+    previous = torch.are_deterministic_algorithms_enabled()
+    torch.use_deterministic_algorithms(True)  # resume must replay bitwise; restored for the caller after
+    try:
+        return _train(cfg, stop_after_step)
+    finally:
+        torch.use_deterministic_algorithms(previous)
+
+
+def _train(cfg: TrainConfig, stop_after_step: int | None) -> TrainResult:
+    from transformers import AutoTokenizer
+
+    t0 = time.time()
+    run_dir = Path(cfg.checkpoint.dir)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    (run_dir / "config.yaml").write_text(dump_yaml(cfg))
+    tok_path = cfg.data.tokenizer or (cfg.init.path if cfg.init.kind == "hf" else None)
+    if not tok_path:
+        from infir.config import ConfigError
+
+        raise ConfigError("data.tokenizer", "the CPU engine needs a local tokenizer folder")
+    tokenizer = AutoTokenizer.from_pretrained(tok_path)
+    stream, total = make_stream(cfg, tokenizer)
+    model = build_model(cfg, tokenizer)
+    decay = [p for n, p in model.named_parameters() if p.ndim >= 2]
+    no_decay = [p for n, p in model.named_parameters() if p.ndim < 2]
+    o = cfg.optim
+    optimizer = torch.optim.AdamW(
+        [{"params": decay, "weight_decay": o.weight_decay}, {"params": no_decay, "weight_decay": 0.0}],
+        lr=o.lr,
+        betas=(o.adam_beta1, o.adam_beta2),
+        eps=o.adam_eps,
+    )
+    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lr_factor(cfg, total))
+    step, samples = 0, 0
+    ckpts = _checkpoints(run_dir) if cfg.checkpoint.resume else []
+    metrics_path = run_dir / "metrics.jsonl"
+    if ckpts:
+        from safetensors.torch import load_file
+
+        latest = ckpts[-1]
+        weights = load_file(str(latest / "model.safetensors"))
+        missing, unexpected = model.load_state_dict(weights, strict=False)
+        if unexpected or set(missing) - {"lm_head.weight"}:  # a tied lm_head is not stored separately
+            raise RuntimeError(f"{latest}: checkpoint does not match the model ({missing=}, {unexpected=})")
+        state = torch.load(latest / "trainer_state.pt", weights_only=False)
+        optimizer.load_state_dict(state["optimizer"])
+        scheduler.load_state_dict(state["scheduler"])
+        torch.set_rng_state(state["rng"])
+        step, samples = state["step"], state["samples_consumed"]
+        print(f"resuming from {latest} (step {step}, {samples} samples consumed)")
+    # Keep only the metrics of steps the checkpoint covers: the replayed steps are written again.
+    old = metrics_path.read_text().splitlines() if metrics_path.exists() and step else []
+    metrics_path.write_text("".join(ln + "\n" for ln in old if json.loads(ln)["step"] <= step))
+    result = TrainResult(run_dir, run_dir / "export", total, 0, resumed_from=step)
+    gbs, mbs = cfg.train.global_batch_size, cfg.train.micro_batch_size
+    model.train()
+    start_step, tick = step, time.time()
+    while step < total:
+        optimizer.zero_grad(set_to_none=True)
+        micro = [
+            stream.batch(list(range(i, min(i + mbs, samples + gbs))))
+            for i in range(samples, samples + gbs, mbs)
+        ]
+        n_tokens = sum(int((b["labels"] != -100).sum()) for b in micro)
+        total_loss = 0.0
+        for b in micro:
+            loss_sum, _ = micro_loss_sum(model, b)
+            (loss_sum / max(n_tokens, 1)).backward()
+            total_loss += loss_sum.item()
+        if o.clip_grad > 0:
+            torch.nn.utils.clip_grad_norm_(model.parameters(), o.clip_grad)
+        lr = optimizer.param_groups[0]["lr"]
+        optimizer.step()
+        scheduler.step()
+        step, samples = step + 1, samples + gbs
+        loss = total_loss / max(n_tokens, 1)
+        result.losses.append(loss)
+        result.tokens += gbs * cfg.train.seq_length
+        with metrics_path.open("a") as fh:
+            fh.write(json.dumps({"step": step, "loss": loss, "lr": lr, "tokens": step * gbs * cfg.train.seq_length,
+                                 "samples": [samples - gbs, samples]}) + "\n")  # fmt: skip
+        if step % cfg.train.log_interval == 0 or step == total:
+            rate = (step - start_step) * gbs * cfg.train.seq_length / max(time.time() - tick, 1e-9)
+            eta = (total - step) * gbs * cfg.train.seq_length / max(rate, 1e-9)
+            print(
+                f"[{cfg.name}] step {step}/{total} loss {loss:.4f} lr {lr:.3e} {rate:,.0f} tok/s eta {eta:.0f}s"
+            )
+        if step % cfg.checkpoint.save_interval == 0 or step == total:
+            _save(run_dir, model, tokenizer, optimizer, scheduler, step, samples, cfg.checkpoint.keep_last)
+        if stop_after_step is not None and step >= stop_after_step and step < total:
+            result.seconds = time.time() - t0
+            return result
+    shutil.rmtree(result.export_dir, ignore_errors=True)
+    model.save_pretrained(result.export_dir)
+    tokenizer.save_pretrained(result.export_dir)
+    result.seconds = time.time() - t0
+    first = result.losses[0] if result.losses else float("nan")
+    last = result.losses[-1] if result.losses else float("nan")
+    print(
+        f"[{cfg.name}] done: {step} steps, loss {first:.4f} -> {last:.4f}, {result.seconds:.1f}s, export {result.export_dir}"
+    )
+    return result

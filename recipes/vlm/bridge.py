@@ -1,0 +1,81 @@
+"""Megatron-Bridge adapter for the VLM stages (GPU engine, inside the NVIDIA container).
+
+`bridge_plan(cfg)` is the whole mapping as plain data (dotted ConfigContainer attribute -> value), so it is
+tested on CPU; `train(cfg)` imports Megatron-Bridge lazily, builds the VLM SFT ConfigContainer the way its
+Qwen2.5-VL recipes do (`_sft_common_vlm()` + a provider from `AutoBridge`), applies the plan and runs
+`finetune`. Megatron-Bridge has no SigLIP + Llama provider of its own: `llm.init_path` must be a HF
+LLaVA-style checkpoint (SigLIP-So400m + MLP projector + InfiR-1B-Base) that AutoBridge can read.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from infir.config import ConfigError
+from infir.recipes.vlm.config import VLMTrainConfig
+
+
+def bridge_plan(cfg: VLMTrainConfig) -> dict[str, Any]:
+    """ConfigContainer settings for this stage; the freeze flags are Megatron-Bridge's VLM provider flags."""
+    warmup = int(cfg.optim.warmup_ratio * cfg.steps)
+    return {
+        "model.freeze_language_model": cfg.freeze.llm,
+        "model.freeze_vision_model": cfg.freeze.vision,
+        "model.freeze_vision_projection": cfg.freeze.projector,
+        "model.seq_length": cfg.data.seq_length,
+        "dataset.seq_length": cfg.data.seq_length,
+        "dataset.hf_processor_path": cfg.llm.init_path,
+        "train.train_iters": cfg.steps,
+        "train.global_batch_size": cfg.global_batch,
+        "train.micro_batch_size": cfg.micro_batch,
+        "optimizer.lr": cfg.optim.lr,
+        "optimizer.min_lr": cfg.optim.min_lr,
+        "optimizer.weight_decay": cfg.optim.weight_decay,
+        "optimizer.adam_beta1": cfg.optim.beta1,
+        "optimizer.adam_beta2": cfg.optim.beta2,
+        "optimizer.clip_grad": cfg.optim.grad_clip,
+        "scheduler.lr_warmup_iters": warmup,
+        "scheduler.lr_decay_iters": cfg.steps,
+        "checkpoint.save": cfg.checkpoint.save,
+        # the next stage starts from the previous one's weights, not its optimizer state
+        "checkpoint.pretrained_checkpoint": cfg.checkpoint.load,
+        "rng.seed": cfg.seed,
+    }
+
+
+def _set(obj: Any, dotted: str, value: Any) -> None:
+    *parents, leaf = dotted.split(".")
+    for name in parents:
+        obj = getattr(obj, name)
+    setattr(obj, leaf, value)
+
+
+def build_container(cfg: VLMTrainConfig) -> Any:
+    """The Megatron-Bridge ConfigContainer for this stage (needs Megatron-Bridge importable)."""
+    if not cfg.llm.init_path:
+        raise ConfigError("llm.init_path", "the Megatron engine needs a local HF VLM checkpoint")
+    try:
+        from megatron.bridge import AutoBridge
+        from megatron.bridge.recipes.common import _sft_common_vlm
+    except ImportError as exc:
+        raise ConfigError(
+            "engine",
+            f"Megatron-Bridge is not importable here ({exc}); run engine=megatron "
+            "inside the NVIDIA container (containers/) or use the *_tiny recipes on CPU",
+        ) from None
+    container = _sft_common_vlm()
+    container.model = AutoBridge.from_hf_pretrained(cfg.llm.init_path).to_megatron_provider(load_weights=True)
+    for key, value in bridge_plan(cfg).items():
+        if value is not None:
+            _set(container, key, value)
+    return container
+
+
+def train(cfg: VLMTrainConfig) -> Any:
+    if cfg.engine != "megatron":
+        raise ConfigError("engine", f"bridge.train runs engine=megatron, got {cfg.engine!r}")
+    container = build_container(cfg)
+    from megatron.bridge.training.finetune import finetune
+    from megatron.bridge.training.vlm_step import forward_step
+
+    return finetune(config=container, forward_step_func=forward_step)

@@ -1,0 +1,122 @@
+"""`infir vlm`: clean image-text pairs, convert GUI annotations, run the three tiny stages on CPU."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import typer
+
+from infir.config import dump_yaml, from_dict
+
+app = typer.Typer(
+    help="InfiR-VL-1.6B: clean image-text pairs, convert GUI data, run stages.", no_args_is_help=True
+)
+
+
+@dataclass
+class CleanConfig:
+    input: str
+    output: str
+    embedder: str  # local CLIP/SigLIP folder, or builtin:colour
+    threshold: float = field(default=0.5, metadata={"ge": -1, "le": 1})
+    batch_size: int = field(default=64, metadata={"gt": 0})
+
+
+@app.command()
+def clean(
+    input: Path = typer.Option(..., help="JSONL of {image (path relative to the file), text|messages}"),
+    output: Path = typer.Option(..., help="folder for kept.jsonl, rejects.jsonl, similarity_hist.png"),
+    embedder: str = typer.Option(..., help="local CLIP/SigLIP model folder, or builtin:colour"),
+    threshold: float = typer.Option(0.5, help="drop pairs with cosine similarity below this (RECIPE: 0.5)"),
+    batch_size: int = typer.Option(64, help="pairs embedded per batch"),
+    dry_run: bool = typer.Option(False, "--dry-run", help="print the resolved config and exit"),
+) -> None:
+    """Drop image-text pairs whose embeddings disagree (cosine < threshold)."""
+    cfg = from_dict(
+        CleanConfig,
+        {
+            "input": str(input),
+            "output": str(output),
+            "embedder": embedder,
+            "threshold": threshold,
+            "batch_size": batch_size,
+        },
+    )
+    if dry_run:
+        typer.echo(dump_yaml(cfg))
+        return
+    from infir.recipes.vlm.clean import clean_file, load_embedder
+
+    res = clean_file(cfg.input, cfg.output, load_embedder(cfg.embedder), cfg.threshold, cfg.batch_size)
+    typer.echo(f"{'pairs':<16}{res.total:>8}\n{'kept':<16}{res.kept:>8}")
+    for reason, n in sorted(res.rejected.items()):
+        typer.echo(f"{'- ' + reason:<16}{n:>8}")
+    typer.echo(f"histogram: {Path(cfg.output) / 'similarity_hist.png'} ({res.seconds:.1f}s)")
+
+
+@dataclass
+class GuiConvertConfig:
+    input: str
+    output: str
+
+
+@app.command("gui-convert")
+def gui_convert(
+    input: Path = typer.Option(..., help="JSONL of grounding/trajectory annotations in pixels"),
+    output: Path = typer.Option(..., help="JSONL of {image, messages} with [0,1000] coordinates"),
+    dry_run: bool = typer.Option(False, "--dry-run", help="print the resolved config and exit"),
+) -> None:
+    """Convert GUI grounding/trajectory annotations to [0,1000] reference-augmented answers."""
+    cfg = from_dict(GuiConvertConfig, {"input": str(input), "output": str(output)})
+    if dry_run:
+        typer.echo(dump_yaml(cfg))
+        return
+    from infir.recipes.vlm.gui import convert_file
+
+    stats = convert_file(cfg.input, cfg.output)
+    typer.echo(f"{stats['annotations']} annotations -> {stats['rows']} rows in {cfg.output}")
+
+
+def tiny_configs(output: str) -> list:
+    from infir.recipes.vlm.recipes import tiny, vlm_stage1_projector, vlm_stage2_vit, vlm_stage3_full
+
+    return [tiny(fn(), output) for fn in (vlm_stage1_projector, vlm_stage2_vit, vlm_stage3_full)]
+
+
+def run_tiny_stages(output: str | Path) -> list:
+    """Synthetic data, then stage 1 -> 2 -> 3 on CPU, each starting from the previous checkpoint."""
+    from infir.config import validate
+    from infir.recipes.vlm.synthetic import make_tiny_data
+    from infir.recipes.vlm.train_cpu import train
+
+    make_tiny_data(Path(output) / "data")
+    results = []
+    for cfg in tiny_configs(str(output)):
+        validate(cfg)
+        results.append(train(cfg))
+    return results
+
+
+@app.command("run-tiny")
+def run_tiny(
+    output: Path = typer.Option(Path("runs/vlm_tiny"), help="folder for the synthetic data and checkpoints"),
+    dry_run: bool = typer.Option(False, "--dry-run", help="print the three resolved stage configs and exit"),
+) -> None:
+    """Run the three tiny VLM stages in sequence on CPU (projector -> ViT+projector -> all)."""
+    if dry_run:
+        typer.echo("\n---\n".join(dump_yaml(c) for c in tiny_configs(str(output))))
+        return
+    t0 = time.perf_counter()
+    results = run_tiny_stages(output)
+    typer.echo(f"\n{'stage':<28}{'loss first->last':>18}  {'vision':>8}{'projector':>10}{'llm':>8}")
+    for r in results:
+        parts = [("train" if r.trainable[k] else "frozen") + ("*" if r.changed[k] else "") for k in r.changed]
+        typer.echo(
+            f"{r.name:<28}{r.losses[0]:>8.3f} -> {r.losses[-1]:<6.3f}  {parts[0]:>8}{parts[1]:>10}{parts[2]:>8}"
+        )
+    typer.echo(f"(* = weights changed) total {time.perf_counter() - t0:.1f}s; checkpoints under {output}")
+
+
+__all__ = ["app", "run_tiny_stages"]

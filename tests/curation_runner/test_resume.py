@@ -1,0 +1,75 @@
+"""Kill a real `infir curate` run with SIGKILL mid-way, rerun it, and compare with an uninterrupted run."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from .helpers import write_corpus
+
+ROOT = Path(__file__).resolve().parents[2]
+HELPER = ROOT / "tests" / "curation_runner" / "helpers.py"
+
+PIPELINE = """name: resume
+batch_size: 10
+steps:
+  - {type: test_slow, sleep_s: 0.02}
+  - {type: exact_dedup, num_partitions: 4}
+  - {type: test_min_words, min_words: 30}
+"""
+
+
+def curate(yaml: Path, corpus: Path, out: Path) -> subprocess.Popen:
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    argv = [sys.executable, str(HELPER), "curate", str(yaml), "--input", str(corpus), "--output", str(out)]
+    return subprocess.Popen(
+        argv, env=env, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+    )
+
+
+def tree(folder: Path) -> dict[str, bytes]:
+    return {
+        str(p.relative_to(folder)): p.read_bytes()
+        for sub in ("kept", "rejects")
+        for p in sorted((folder / sub).glob("*"))
+    }
+
+
+def test_killed_run_resumes_byte_identical(tmp_path):
+    corpus = write_corpus(tmp_path / "in", n_shards=20, docs_per_shard=40, malformed_every=13)
+    # duplicate a shard's content under another name so exact_dedup (a GlobalStep) has work across shards
+    dup = (corpus / "shard-003.jsonl").read_text().replace('"id": "d', '"id": "copy-d')
+    (corpus / "shard-999.jsonl").write_text(dup)
+    yaml = tmp_path / "resume.yaml"
+    yaml.write_text(PIPELINE)
+
+    ref = tmp_path / "ref"
+    proc = curate(yaml, corpus, ref)
+    assert proc.wait(timeout=120) == 0, proc.stdout.read()
+
+    out = tmp_path / "killed"
+    proc = curate(yaml, corpus, out)
+    markers = out / "_state" / "phase0" / "done"
+    deadline = time.time() + 60
+    while time.time() < deadline and len(list(markers.glob("*.json"))) < 5:
+        time.sleep(0.02)
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait()
+    done_at_kill = len(list(markers.glob("*.json")))
+    assert 5 <= done_at_kill < 21, "the kill must land while phase 0 is still running"
+    assert not (out / "funnel.json").exists()
+
+    proc = curate(yaml, corpus, out)
+    log = proc.communicate(timeout=120)[0]
+    assert proc.returncode == 0, log
+    # the rerun skipped the shards that had markers
+    assert f"shard {21 - done_at_kill}/{21 - done_at_kill}" in log
+    assert tree(out) == tree(ref) and len(tree(ref)) == 42
+    assert (out / "funnel.json").read_text().split('"seconds"')[0] == (ref / "funnel.json").read_text().split(
+        '"seconds"'
+    )[0]
+    assert b"exact_duplicate" in tree(ref)["rejects/shard-999.jsonl"]

@@ -1,0 +1,116 @@
+"""infir mix: shares + token counts + budget -> blend weights/epochs, read by megatron-core's builder."""
+
+import json
+
+import numpy as np
+import pytest
+from data_helpers import REPO, demo_texts, write_jsonl
+from typer.testing import CliRunner
+
+from infir.config import ConfigError, from_dict
+from infir.data.cli import mix_app, parse_tokens, tokenize_app
+from infir.data.mix import Blend, MixtureConfig, build_blend, load_mixture
+from infir.data.tokenize import tokenize_shards
+
+
+def mixture(**shares) -> MixtureConfig:
+    return from_dict(MixtureConfig, {"budget_tokens": 1000, "max_epochs": 2, "sources": {
+        k: {"share": v} for k, v in shares.items()}})  # fmt: skip
+
+
+COUNTS = {
+    "web": {"tokens": 400, "prefix": "web_text_document"},
+    "code": {"tokens": 100, "prefix": "/abs/code"},
+}
+
+
+def test_weights_epochs_and_warning(tmp_path):
+    blend = build_blend(mixture(web=3, code=1), COUNTS, counts_dir=tmp_path)
+    assert blend.megatron_blend() == ([str(tmp_path / "web_text_document"), "/abs/code"], [0.75, 0.25])
+    assert blend.epochs == pytest.approx({"web": 750 / 400, "code": 250 / 100})
+    assert "shares sum to 4" in blend.warnings[0]
+    too_many = [w for w in blend.warnings if "would repeat" in w]
+    assert len(too_many) == 1 and "'code' would repeat 2.50 epochs (> max_epochs 2)" in too_many[0]
+    smaller = build_blend(mixture(web=3, code=1), COUNTS, budget=400, counts_dir=tmp_path)
+    assert smaller.budget_tokens == 400 and not [w for w in smaller.warnings if "repeat" in w]
+
+
+def test_mix_errors_name_the_source():
+    with pytest.raises(ConfigError, match=r"sources\.math: source 'math' has no token count"):
+        build_blend(mixture(web=1, math=1), COUNTS)
+    with pytest.raises(ConfigError, match=r"sources\.web: .* 0 tokens"):
+        build_blend(mixture(web=1), {"web": {"tokens": 0, "prefix": "p"}})
+    with pytest.raises(ConfigError, match=r"sources\.web\.share: must be >= 0"):
+        mixture(web=-1)
+    with pytest.raises(ConfigError, match="every share is 0"):
+        mixture(web=0)
+    with pytest.raises(ConfigError, match=r"sources\.web\.shares: unknown key"):
+        from_dict(MixtureConfig, {"budget_tokens": 1, "sources": {"web": {"shares": 1}}})
+    # a zero share drops the source, even when it was never tokenized
+    assert [s.name for s in build_blend(mixture(web=1, math=0), COUNTS).sources] == ["web"]
+
+
+@pytest.mark.parametrize("name", ["pretrain", "anneal", "demo"])
+def test_shipped_mixtures_are_valid(name):
+    cfg = load_mixture(REPO / "conf" / "mixtures" / f"{name}.yaml")
+    assert sum(s.share for s in cfg.sources.values()) == pytest.approx(1.0)
+    counts = {k: {"tokens": 10**12, "prefix": k} for k in cfg.sources}
+    assert sum(build_blend(cfg, counts).megatron_blend()[1]) == pytest.approx(1.0)
+
+
+def test_recipe_sources_and_budgets():
+    pretrain = load_mixture(REPO / "conf" / "mixtures" / "pretrain.yaml")
+    anneal = load_mixture(REPO / "conf" / "mixtures" / "anneal.yaml")
+    assert (pretrain.budget_tokens, anneal.budget_tokens) == (900 * 10**9, 40 * 10**9)
+    assert "synthetic" not in pretrain.sources and "synthetic" in anneal.sources
+    code = ("the_stack_v2", "starcoder", "opc_annealing_corpus", "apps_codecontests")
+    share = lambda m: sum(m.sources[k].share for k in code if k in m.sources)  # noqa: E731
+    assert share(anneal) == pytest.approx(share(pretrain))  # code keeps its original proportion
+
+
+def test_blend_read_by_megatron_builder(tokenizer_dir, tmp_path):
+    """Tokenize two sources, mix them, and build megatron-core's blended GPT dataset on CPU."""
+    from infir.data.megatron import gpt_datasets
+
+    out = tmp_path / "tok"
+    for name, folder, n in (("web", "web", 30), ("math", "math", 200)):
+        write_jsonl(tmp_path / name / "s.jsonl", [{"text": t} for t in demo_texts(folder, n)])
+        entry = tokenize_shards([tmp_path / name], out, tokenizer_dir)
+    cfg = from_dict(MixtureConfig, {"budget_tokens": 64 * 33 * 40, "sources": {
+        "web": {"share": 0.7}, "math": {"share": 0.3}}})  # fmt: skip
+    path = build_blend(cfg, out / "token_counts.json").save(tmp_path / "blend.yaml")
+    blend = Blend.load(path)
+    assert [s.name for s in blend.sources] == ["web", "math"]
+    assert blend.megatron_blend() == (
+        [str(out / "web_text_document"), str(out / "math_text_document")],
+        [0.7, 0.3],
+    )
+    n_samples = blend.budget_tokens // 64
+    train, _, _ = gpt_datasets(path, tokenizer_dir, 64, [n_samples, 0, 0])
+    assert len(train) == n_samples
+    picks = np.bincount(train.dataset_index[:], minlength=2)
+    assert picks[0] / picks.sum() == pytest.approx(0.7, abs=0.02)  # sampled by blend weight
+    tokens = np.concatenate([train[i]["tokens"].numpy() for i in range(50)])
+    assert tokens.shape == (50 * 64,) and int(tokens.max()) < entry["vocab_size"]
+    assert (tokens == entry["eos_id"]).any()  # documents are EOS-separated inside packed sequences
+
+
+def test_cli_mix_and_tokenize(tokenizer_dir, tmp_path):
+    runner = CliRunner()
+    write_jsonl(tmp_path / "code" / "a.jsonl", [{"text": t} for t in demo_texts("code", 5)])
+    res = runner.invoke(tokenize_app, ["-i", str(tmp_path / "code"), "-o", str(tmp_path / "t"), "-t", str(tokenizer_dir), "--dry-run"])  # fmt: skip
+    assert res.exit_code == 0 and "source: code" in res.output and not (tmp_path / "t").exists()
+    res = runner.invoke(tokenize_app, ["-i", str(tmp_path / "code"), "-o", str(tmp_path / "t"), "-t", str(tokenizer_dir)])  # fmt: skip
+    assert res.exit_code == 0, res.output
+    counts = tmp_path / "t" / "token_counts.json"
+    mix_yaml = write_jsonl(tmp_path / "m.yaml", [])
+    mix_yaml.write_text("budget_tokens: 1000\nmax_epochs: 1\nsources:\n  code: {share: 1.0}\n")
+    res = runner.invoke(mix_app, [str(mix_yaml), "--counts", str(counts), "--budget", "1M", "--dry-run"])
+    assert res.exit_code == 0 and "budget_tokens: 1000000" in res.output
+    res = runner.invoke(mix_app, [str(mix_yaml), "--counts", str(counts), "-o", str(tmp_path / "b.yaml")])
+    assert res.exit_code == 0, res.output
+    tokens = json.loads(counts.read_text())["code"]["tokens"]
+    assert Blend.load(tmp_path / "b.yaml").epochs["code"] == pytest.approx(1000 / tokens, rel=1e-5)
+    assert parse_tokens("900B") == 900 * 10**9 and parse_tokens("2.5m") == 2_500_000
+    with pytest.raises(ConfigError, match="budget"):
+        parse_tokens("lots")

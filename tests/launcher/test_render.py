@@ -1,0 +1,136 @@
+"""sbatch rendering: the 64-GPU pretrain job, pyxis flags, requeue trap, profiles and config errors."""
+
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from infir.config import ConfigError
+from infir.launcher.chain import Chain, Stage, load_pipeline
+from infir.launcher.cluster import load_cluster
+from infir.launcher.sbatch import pyxis_flags, render, write_script
+from infir.launcher.slurm import submit_chain
+
+ROOT = Path(__file__).resolve().parents[2]
+H100 = ROOT / "conf/cluster/h100_8x8.yaml"
+
+
+def _sbatch_flags(text: str) -> dict[str, str]:
+    return dict(re.findall(r"^#SBATCH --([\w-]+)(?:=(.*))?$", text, flags=re.M))
+
+
+def test_pretrain_64gpu_render():
+    cluster = load_cluster(H100)
+    chain = load_pipeline(ROOT / "conf/pipelines/infir.yaml", "/runs/infir").only(["pretrain"])
+    text = render(chain.get("pretrain"), cluster, "/runs/infir")
+    flags = _sbatch_flags(text)
+    assert flags["nodes"] == "8" and flags["gpus-per-node"] == "8" and flags["ntasks-per-node"] == "1"
+    assert flags["signal"] == "B:USR1@120" and "requeue" in flags
+    assert flags["output"] == "/runs/infir/pretrain/pretrain_%j.out"
+    image = re.search(r"--container-image=(\S+?)'? ", text).group(1)
+    assert re.search(r":[\w.]+@sha256:[0-9a-f]{64}$", image), image
+    assert "--container-mounts=/lustre/data:/data,/lustre/runs:/runs" in text
+    assert "--nproc-per-node=8" in text and "--rdzv-endpoint=$HEAD_NODE:29500" in text
+    assert "trap requeue USR1" in text and "wait $!" in text
+    assert int(flags["nodes"]) * int(flags["gpus-per-node"]) == 8 * 8
+    # the file the lead pastes into the README is this exact rendering
+    doc = (ROOT / "docs/launch_pretrain_64gpu.sbatch").read_text()
+    assert text in doc
+
+
+def test_rendered_script_is_valid_bash(tmp_path):
+    cluster = load_cluster(H100)
+    for stage in load_pipeline(ROOT / "conf/pipelines/infir.yaml", tmp_path):
+        path = write_script(stage, cluster, tmp_path)
+        assert path == tmp_path / stage.name / f"{stage.name}.sbatch"
+        subprocess.run(["bash", "-n", str(path)], check=True)
+
+
+def test_cpu_stage_and_srun_launcher():
+    cluster = load_cluster(ROOT / "conf/cluster/local_slurm.yaml")
+    stage = Stage("curate", ["infir", "curate", "x y.yaml"])
+    text = render(stage, cluster, "/r")
+    assert "gpus-per-node" not in text and "torchrun" not in text and "--container" not in text
+    assert "'x y.yaml'" in text  # argv is shell-quoted
+    gpu = load_cluster(H100, ["launcher=srun"])
+    flags = _sbatch_flags(render(Stage("sft", ["infir"]), gpu, "/r"))
+    assert flags["ntasks-per-node"] == "8"
+
+
+def test_chain_dry_run_dependencies(tmp_path):
+    chain = load_pipeline(ROOT / "conf/pipelines/infir.yaml", tmp_path)
+    assert chain.names() == ["curate", "tokenize", "pretrain", "anneal", "sft", "eval"]
+    (tmp_path / "curate").mkdir()
+    (tmp_path / "curate" / "DONE").write_text("")
+    subs = submit_chain(chain, load_cluster(H100), tmp_path, dry_run=True)
+    assert subs[0].skipped and subs[1].dependency is None  # finished parent: nothing to wait on
+    assert [s.dependency for s in subs[2:]] == [
+        f"afterok:<{n}>" for n in ("tokenize", "pretrain", "anneal", "sft")
+    ]
+    assert not (tmp_path / "pretrain").exists()  # a dry run writes nothing
+
+
+def test_config_errors_name_the_field(tmp_path):
+    with pytest.raises(ConfigError, match="gpus_per_node"):
+        load_cluster(H100, ["gpus_per_node=-1"])
+    with pytest.raises(ConfigError, match="launcher"):
+        load_cluster(H100, ["launcher=mpirun"])
+    with pytest.raises(ConfigError, match="signal"):
+        load_cluster(H100, ["signal=USR1"])
+    bad = tmp_path / "p.yaml"
+    bad.write_text("name: p\nstages:\n  - {name: a, argv: [x]}\n  - {name: b, argv: [y], after: [c]}\n")
+    with pytest.raises(ConfigError, match=r"stages\[1\]\.after"):
+        load_pipeline(bad, tmp_path)
+    with pytest.raises(ConfigError, match="duplicate"):
+        Chain([Stage("a", ["x"]), Stage("a", ["y"])])
+
+
+def test_cli_dry_run_prints_profile_and_script(tmp_path):
+    out = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "infir.cli",
+            "launch",
+            "pretrain",
+            "--cluster",
+            str(H100),
+            "--run-dir",
+            "/runs/infir",
+            "--dry-run",
+        ],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        check=True,
+    ).stdout
+    assert "# name: h100_8x8" in out and "#SBATCH --nodes=8" in out
+
+
+def test_pyxis_flags_match_nemo_run(tmp_path, monkeypatch):
+    """Our pyxis flags are the ones NeMo-Run's SlurmExecutor renders for the same image and mounts."""
+    run = pytest.importorskip("nemo_run", reason="nemo-run not installed (optional [launcher] extra)")
+    from nemo_run.core.execution.slurm import SlurmBatchRequest
+
+    monkeypatch.setenv("NEMORUN_HOME", str(tmp_path))
+    cluster = load_cluster(H100)
+    ex = run.SlurmExecutor(
+        account="a",
+        nodes=8,
+        gpus_per_node=8,
+        container_image=cluster.container_image,
+        container_mounts=cluster.container_mounts,
+        tunnel=run.LocalTunnel(job_dir=str(tmp_path)),
+    )
+    ex.job_dir = str(tmp_path)
+    req = SlurmBatchRequest(
+        launch_cmd=["sbatch"], jobs=["p"], command_groups=[["true"]], executor=ex, max_retries=0, extra_env={}
+    )
+    theirs = req.materialize()
+    assert f"--container-image {cluster.container_image}" in theirs
+    ours = pyxis_flags(cluster)
+    assert ours[0] == f"--container-image={cluster.container_image}"
+    assert f"--container-mounts {','.join(cluster.container_mounts)}" in theirs
+    assert ours[1] == f"--container-mounts={','.join(cluster.container_mounts)}"
