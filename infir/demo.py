@@ -127,7 +127,7 @@ def build_stages(cfg: DemoConfig) -> list:
             after=[f"tokenize-{d}" for d in DOMAINS],
         )
     )
-    common = [f"data.tokenizer={run / 'tokenizer'}", f"train.seq_len={cfg.seq_len}"]
+    common = [f"data.tokenizer={run / 'tokenizer'}", f"train.seq_length={cfg.seq_len}"]
     stages += [
         Stage(
             name="pretrain",
@@ -137,7 +137,7 @@ def build_stages(cfg: DemoConfig) -> list:
                 *common,
                 f"data.blend={run / 'blend.yaml'}",
                 f"checkpoint.dir={run / 'pretrain'}",
-                f"train.steps={cfg.pretrain_steps}",
+                f"train.train_steps={cfg.pretrain_steps}",
             ),
             after=["mix"],
         ),
@@ -148,9 +148,10 @@ def build_stages(cfg: DemoConfig) -> list:
                 "anneal_tiny",
                 *common,
                 f"data.blend={run / 'blend.yaml'}",
-                f"init.hf_path={run / 'pretrain' / 'export'}",
+                "init.kind=hf",
+                f"init.path={run / 'pretrain' / 'export'}",
                 f"checkpoint.dir={run / 'anneal'}",
-                f"train.steps={cfg.anneal_steps}",
+                f"train.train_steps={cfg.anneal_steps}",
             ),
             after=["pretrain"],
         ),
@@ -160,10 +161,11 @@ def build_stages(cfg: DemoConfig) -> list:
                 "train",
                 "sft_tiny",
                 *common,
-                f"data.sft_path={corpus / 'sft' / 'sft.jsonl'}",
-                f"init.hf_path={run / 'anneal' / 'export'}",
+                f"data.sft_files=[{corpus / 'sft' / 'sft.jsonl'}]",
+                "init.kind=hf",
+                f"init.path={run / 'anneal' / 'export'}",
                 f"checkpoint.dir={run / 'sft'}",
-                f"train.steps={cfg.sft_steps}",
+                f"train.train_steps={cfg.sft_steps}",
             ),
             after=["anneal"],
         ),
@@ -172,12 +174,11 @@ def build_stages(cfg: DemoConfig) -> list:
             argv=_infir(
                 "eval",
                 "build-valset",
-                "--input",
                 str(corpus / "valid"),
                 "--model",
                 str(run / "pretrain" / "export"),
-                "--output",
-                str(run / "valset"),
+                "--out",
+                str(run / "valset" / "kept.jsonl"),
             ),
             after=["pretrain"],
         ),

@@ -95,7 +95,7 @@ def write_report(run: Path) -> Path:
     lines += ["", "## Evaluation: validation NLL per token (lower is better)", ""]
     lines += ["| checkpoint | NLL/token | tokens | docs |", "| --- | ---: | ---: | ---: |"]
     for stage in ("pretrain", "anneal", "sft"):
-        res = run / "eval" / stage / "results.json"
+        res = run / "eval" / stage / "web_nll.json"
         if res.exists():
             data = json.loads(res.read_text())
             m = data.get("metrics", data)
