@@ -31,7 +31,8 @@ class DemoConfig:
     vocab_size: int = field(default=4096, metadata={"ge": 300})
     pretrain_steps: int = field(default=300, metadata={"ge": 1})
     anneal_steps: int = field(default=60, metadata={"ge": 1})
-    sft_steps: int = field(default=60, metadata={"ge": 1})
+    #: SFT runs whole epochs over the packed chat data, like the real recipe (4 epochs there)
+    sft_epochs: int = field(default=1, metadata={"ge": 1})
     seq_len: int = field(default=256, metadata={"ge": 16})
     workers: int = field(default=2, metadata={"ge": 1})
 
@@ -165,7 +166,7 @@ def build_stages(cfg: DemoConfig) -> list:
                 "init.kind=hf",
                 f"init.path={run / 'anneal' / 'export'}",
                 f"checkpoint.dir={run / 'sft'}",
-                f"train.train_steps={cfg.sft_steps}",
+                f"train.epochs={cfg.sft_epochs}",
             ),
             after=["anneal"],
         ),

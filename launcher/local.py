@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Literal
 
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from infir.launcher.chain import Chain, Stage
@@ -78,7 +79,7 @@ class LocalExecutor:
         stage_dir.mkdir(parents=True, exist_ok=True)
         log_path = stage_dir / f"{stage.name}.log"
         env = {**os.environ, **self.env, "INFIR_RUN_DIR": str(self.run_dir), "INFIR_STAGE": stage.name}
-        self.console.print(f"[bold]{stage.name}[/]: {' '.join(stage.argv)}")
+        self.console.print(f"[bold]{escape(stage.name)}[/]: {escape(' '.join(stage.argv))}")
         start = time.perf_counter()
         with open(log_path, "a", encoding="utf-8") as log:
             try:
@@ -92,7 +93,9 @@ class LocalExecutor:
                 )
             except OSError as exc:  # command not found: a failed stage, not a crash of the executor
                 log.write(f"cannot start {stage.argv[0]!r}: {exc}\n")
-                self.console.print(f"[red]{stage.name}: cannot start {stage.argv[0]!r}: {exc}")
+                self.console.print(
+                    f"[red]{escape(stage.name)}: cannot start {escape(repr(stage.argv[0]))}: {escape(str(exc))}"
+                )
                 return StageResult(stage.name, "failed", time.perf_counter() - start, None, log_path)
             assert proc.stdout is not None
             for line in proc.stdout:
@@ -102,7 +105,9 @@ class LocalExecutor:
             code = proc.wait()
         seconds = time.perf_counter() - start
         if code != 0:
-            self.console.print(f"[red]{stage.name} failed with exit code {code}; log: {log_path}")
+            self.console.print(
+                f"[red]{escape(stage.name)} failed with exit code {code}; log: {escape(str(log_path))}"
+            )
             return StageResult(stage.name, "failed", seconds, code, log_path)
         marker = stage.marker_path(self.run_dir)
         marker.parent.mkdir(parents=True, exist_ok=True)
