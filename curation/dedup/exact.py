@@ -20,12 +20,12 @@ from pathlib import Path
 import numpy as np
 import xxhash
 
-from infir.curation.base import Doc, GlobalStep
+from infir.curation.base import Doc
 from infir.curation.dedup.store import (
+    RemovalListStep,
     ShardStore,
     doc_key,
     read_partition,
-    read_removed,
     read_shard_ids,
     removed_map,
     run_starts,
@@ -43,7 +43,7 @@ def normalised_hash(text: str) -> int:
 
 
 @register_step("exact_dedup")
-class ExactDedup(GlobalStep):
+class ExactDedup(RemovalListStep):
     reasons = ("exact_duplicate",)
 
     @dataclass
@@ -92,17 +92,3 @@ class ExactDedup(GlobalStep):
         )
         write_removed(self._workdir / "removed.json", removed)
         print(f"exact_dedup: {len(removed)} exact duplicates across {len(order)} shards")
-
-    def setup(self) -> None:
-        if self._removed is None:
-            if self._workdir is None:
-                raise RuntimeError("exact_dedup: call fit(shards, workdir) before filter()")
-            self._removed = read_removed(self._workdir / "removed.json", self.name)
-
-    def filter(self, doc: Doc) -> str | None:
-        self.setup()
-        survivor = self._removed.get(str(doc["id"]))
-        if survivor is None:
-            return None
-        doc[self.config.survivor_field] = survivor
-        return "exact_duplicate"

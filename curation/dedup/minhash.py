@@ -26,14 +26,14 @@ import numpy as np
 from scipy.sparse import coo_matrix
 from scipy.sparse.csgraph import connected_components
 
-from infir.curation.base import Doc, GlobalStep
+from infir.curation.base import Doc
 from infir.curation.dedup.store import (
+    RemovalListStep,
     ShardStore,
     batch_words,
     doc_key,
     ngram_hashes,
     read_partition,
-    read_removed,
     read_shard_ids,
     removed_map,
     run_starts,
@@ -128,7 +128,7 @@ def candidate_pairs(keys: np.ndarray, docs: np.ndarray) -> np.ndarray:
 
 
 @register_step("minhash_dedup")
-class MinHashDedup(GlobalStep):
+class MinHashDedup(RemovalListStep):
     reasons = ("near_duplicate",)
 
     @dataclass
@@ -243,17 +243,3 @@ class MinHashDedup(GlobalStep):
         np.minimum.at(survivor, label, nodes)  # nodes are keys: lowest (shard, position) wins
         dropped = nodes != survivor[label]
         return removed_map(store, order, nodes[dropped], survivor[label][dropped], "minhash_dedup")
-
-    def setup(self) -> None:
-        if self._removed is None:
-            if self._workdir is None:
-                raise RuntimeError("minhash_dedup: call fit(shards, workdir) before filter()")
-            self._removed = read_removed(self._workdir / "removed.json", self.name)
-
-    def filter(self, doc: Doc) -> str | None:
-        self.setup()
-        survivor = self._removed.get(str(doc["id"]))
-        if survivor is None:
-            return None
-        doc[self.config.survivor_field] = survivor
-        return "near_duplicate"

@@ -17,6 +17,8 @@ from typing import Any
 
 import numpy as np
 
+from infir.curation.base import GlobalStep
+
 _MIX = np.uint64(0x9E3779B97F4A7C15)
 
 
@@ -207,3 +209,25 @@ def batch_ngrams(texts: list[str], n: int, min_informative: int = 0) -> tuple[np
         good = ((length > 1) & ~digit).astype(np.int64)
         keep &= np.convolve(good, np.ones(n, dtype=np.int64), mode="valid") >= min_informative
     return grams[keep], doc[: len(grams)][keep]
+
+
+class RemovalListStep(GlobalStep):
+    """A GlobalStep whose fit() writes `removed.json` (doc id -> survivor id) under `self._workdir`; filter()
+    then drops those ids with the step's single reason and records the survivor in `survivor_field`."""
+
+    _workdir: Path | None
+    _removed: dict[str, str] | None
+
+    def setup(self) -> None:
+        if self._removed is None:
+            if self._workdir is None:
+                raise RuntimeError(f"{self.name}: call fit(shards, workdir) before filter()")
+            self._removed = read_removed(self._workdir / "removed.json", self.name)
+
+    def filter(self, doc: dict) -> str | None:
+        self.setup()
+        survivor = self._removed.get(str(doc["id"]))
+        if survivor is None:
+            return None
+        doc[self.config.survivor_field] = survivor
+        return self.reasons[0]
