@@ -8,12 +8,11 @@ bad value -> ConfigError naming `steps[i].field`).
 from __future__ import annotations
 
 import dataclasses
-import importlib
-import importlib.util
 from typing import Any, TypeVar
 
 from infir.config import ConfigError, from_dict
 from infir.curation.base import Step
+from infir.modules import import_present
 
 S = TypeVar("S", bound=type[Step])
 
@@ -49,13 +48,7 @@ def register_step(name: str):
 
 
 def _load_all() -> None:
-    for module in STEP_MODULES:
-        try:
-            spec = importlib.util.find_spec(module)
-        except ModuleNotFoundError:  # the parent package is not there either
-            spec = None
-        if spec is not None:
-            importlib.import_module(module)
+    import_present(STEP_MODULES)
 
 
 def step_types() -> dict[str, type[Step]]:

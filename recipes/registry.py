@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-import importlib
-import importlib.util
 from collections.abc import Callable
 from typing import Any
+
+from infir.modules import import_present
 
 _RECIPES: dict[str, Callable[[], Any]] = {}
 
@@ -27,13 +27,7 @@ def register_recipe(name: str | None = None):
 
 
 def recipes() -> dict[str, Callable[[], Any]]:
-    for module in RECIPE_MODULES:
-        try:
-            spec = importlib.util.find_spec(module)
-        except ModuleNotFoundError:  # the parent package is not there either
-            spec = None
-        if spec is not None:
-            importlib.import_module(module)
+    import_present(RECIPE_MODULES)
     return dict(sorted(_RECIPES.items()))
 
 
