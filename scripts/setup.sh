@@ -20,9 +20,11 @@ if [ ! -x .venv/bin/python ]; then
   echo "[setup] creating .venv with $($PY --version)"
   $PY -m venv .venv
 fi
-.venv/bin/python -m pip install -q --upgrade pip setuptools wheel
+.venv/bin/python -m pip install -q "pip==26.3" setuptools wheel
 # torch first, pinned, so no other requirement can pull a multi-GB CUDA build onto a CPU machine
-.venv/bin/python -m pip install -q "torch==2.13.0"
-echo "[setup] pip install -e .[all,test]"
-.venv/bin/python -m pip install -q -e ".[all,test]"
+.venv/bin/python -m pip install -q -c requirements-lock.txt "torch==2.13.0"
+# Every package pinned by the lock (see its header): a fresh machine gets the graph the suite was
+# tested with, and a new upstream release cannot send pip into resolution-too-deep.
+echo "[setup] pip install -e .[all,test] -c requirements-lock.txt"
+.venv/bin/python -m pip install -q -c requirements-lock.txt -e ".[all,test]"
 .venv/bin/infir --version
