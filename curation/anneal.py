@@ -3,7 +3,8 @@ sampling of the anneal mixture. Both deterministic.
 
 APPS rows: `question`, `solutions` (a JSON string or list of code strings; APPS is Python-only).
 CodeContests rows: `description`, `solutions: {language: [int], solution: [str]}` with language codes
-0 unknown, 1 Python 2, 2 C++, 3 Python 3, 4 Java.
+0 unknown, 1 Python 2, 2 C++, 3 Python 3, 4 Java. Neither has a `text` field: run the pipeline with
+`text_field: ""` and the step writes `text` = statement + the chosen solution.
 """
 
 from __future__ import annotations

@@ -1,6 +1,7 @@
 """Shard files: JSONL and Parquet readers that never stop on a bad record, and atomic JSONL writers.
 
-A malformed JSON line (or a record without a string text field) is not an error that ends the run: the
+A malformed JSON line (or a record without a string text field, unless `text_field` is empty: rows
+that a step turns into text) is not an error that ends the run: the
 reader yields it as a reject carrying `_source` = "file:line" and reason `malformed`, so one bad line in
 a 10 GB shard costs one line, not the shard.
 """
@@ -65,10 +66,15 @@ def _normalise(rec: Any, source: str, text_field: str, id_field: str, fallback_i
     """The record as a pipeline doc (`id`, `text`), or a string saying why it is malformed."""
     if not isinstance(rec, dict):
         return f"expected a JSON object, got {type(rec).__name__}"
-    text = rec.get(text_field)
+    doc = dict(rec)
+    if not text_field:
+        # rows that carry no text yet (APPS / CodeContests problems): a step such as
+        # one_solution_per_problem builds `text`, so a missing one starts empty
+        doc.setdefault("text", "")
+        text_field = "text"
+    text = doc.get(text_field)
     if not isinstance(text, str):
         return f"field {text_field!r} missing or not a string"
-    doc = dict(rec)
     if text_field != "text":
         doc["text"] = doc.pop(text_field)
     if "id" not in doc or id_field != "id":

@@ -47,7 +47,8 @@ class PipelineConfig:
     description: str = ""
     #: step specs `{type: <registered step>, <its Config fields>...}`, applied in order
     steps: list[dict[str, Any]] = field(default_factory=list)
-    #: input field holding the document text / id (renamed to `text` / `id` inside the pipeline)
+    #: input field holding the document text / id (renamed to `text` / `id` inside the pipeline);
+    #: text_field "" reads rows without text (APPS/CodeContests problems) for a step that builds it
     text_field: str = "text"
     id_field: str = "id"
     #: documents per filter_batch call
