@@ -6,7 +6,9 @@ A document is a plain `dict` (one JSONL/Parquet row) with at least `id` and `tex
     reason = step.filter(doc)    # None -> keep; a short snake_case string -> drop, and why
 
 `run_batch` (from the base class) applies `filter_batch` to a batch and keeps the counters: documents and
-tokens in, kept and dropped per reason. Steps that can vectorise override `filter_batch`, never `run_batch`.
+tokens in, kept and dropped per reason. A step may rewrite a kept document's `text`; the tokens that
+changes are booked as token-only entries (`lines_removed`, `text_added`), so for every step
+tokens_in - tokens_out == sum(dropped_tokens) and tokens_in == the previous step's tokens_out. Steps that can vectorise override `filter_batch`, never `run_batch`.
 
 A `GlobalStep` needs to see the whole corpus before it can decide (dedup): the runner first calls
 `fit(shards, workdir)` with every input shard of that step, then filters shard by shard as usual.
@@ -21,6 +23,10 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 Doc = dict[str, Any]
+
+#: token-only funnel entries (no document dropped) for kept documents whose `text` a step rewrote:
+#: tokens a step removed (C4's dropped lines) and, negative, tokens it added (anneal builds `text`)
+LINES_REMOVED, TEXT_ADDED = "lines_removed", "text_added"
 
 
 def count_tokens(text: str) -> int:
@@ -91,6 +97,8 @@ class Step:
         self, docs: Sequence[Doc], stats: StepStats | None = None
     ) -> tuple[list[Doc], list[tuple[Doc, str]]]:
         """Apply the step to a batch: returns (kept, [(dropped_doc, reason), ...]) and updates `stats`."""
+        # counted before filtering: filter_batch may rewrite `text` in place
+        before = [count_tokens(d.get("text", "")) for d in docs]
         decisions = self.filter_batch(docs)
         if len(decisions) != len(docs):
             raise RuntimeError(
@@ -98,16 +106,20 @@ class Step:
             )
         kept: list[Doc] = []
         dropped: list[tuple[Doc, str]] = []
-        for doc, reason in zip(docs, decisions):
-            ntok = count_tokens(doc.get("text", ""))
+        for doc, ntok, reason in zip(docs, before, decisions):
             if stats is not None:
                 stats.docs_in += 1
                 stats.tokens_in += ntok
             if reason is None:
                 kept.append(doc)
                 if stats is not None:
+                    # a step may rewrite `text` (C4 drops lines): tokens_out is what the next step will
+                    # read, and the difference gets a token-only entry so in - out still sums to the entries
+                    after = count_tokens(doc.get("text", ""))
                     stats.docs_out += 1
-                    stats.tokens_out += ntok
+                    stats.tokens_out += after
+                    if after != ntok:
+                        stats.dropped_tokens[LINES_REMOVED if after < ntok else TEXT_ADDED] += ntok - after
             else:
                 if self.reasons and reason not in self.reasons:
                     raise RuntimeError(

@@ -14,6 +14,11 @@ from typing import Any
 from infir.curation.base import StepStats
 
 
+def _minus(n: int) -> str:
+    """A removed count as -N; a negative one (tokens a step added) as +N."""
+    return f"{-n:+,}" if n else "0"
+
+
 @dataclass
 class FunnelReport:
     pipeline: str
@@ -55,7 +60,8 @@ class FunnelReport:
         out = []
         for label, s in self.steps.items():
             out.append((label, "", s.docs_in, s.docs_out, s.tokens_in, s.tokens_out))
-            for reason in sorted(s.dropped_docs):
+            # token-only entries (`lines_removed`: a step rewrote kept text) have no dropped documents
+            for reason in sorted(set(s.dropped_docs) | set(s.dropped_tokens)):
                 out.append((label, reason, 0, s.dropped_docs[reason], 0, s.dropped_tokens[reason]))
         return out
 
@@ -71,7 +77,7 @@ class FunnelReport:
         ]
         for label, reason, di, do, ti, to in self.rows():
             if reason:
-                lines.append(f"| | {reason} | | -{do:,} | | -{to:,} |")
+                lines.append(f"| | {reason} | | {_minus(do)} | | {_minus(to)} |")
             else:
                 lines.append(f"| {label} | | {di:,} | {do:,} | {ti:,} | {to:,} |")
         return "\n".join(lines) + "\n"
@@ -112,7 +118,7 @@ class FunnelReport:
             table.add_column(col, justify="left" if col in ("step", "reason") else "right")
         for label, reason, di, do, ti, to in self.rows():
             if reason:
-                table.add_row("", reason, "", f"-{do:,}", "", f"-{to:,}")
+                table.add_row("", reason, "", f"{_minus(do)}", "", f"{_minus(to)}")
             else:
                 table.add_row(label, "", f"{di:,}", f"{do:,}", f"{ti:,}", f"{to:,}")
         console = Console(stderr=True)
