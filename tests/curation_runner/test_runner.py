@@ -22,6 +22,7 @@ ROOT = Path(__file__).resolve().parents[2]
 
 REAL_STEPS = [
     {"type": "gopher_repetition"},
+    {"type": "c4_quality"},  # rewrites text (drops short lines): the funnel must still add up
     {"type": "fineweb_quality"},
     {"type": "exact_dedup", "num_partitions": 4},
     {"type": "minhash_dedup", "num_partitions": 4},
@@ -43,6 +44,7 @@ def test_real_text_funnel_is_consistent(tmp_path):
     assert [s["step"] for s in steps] == [
         "read",
         "gopher_repetition",
+        "c4_quality",
         "fineweb_quality",
         "exact_dedup",
         "minhash_dedup",
@@ -54,6 +56,8 @@ def test_real_text_funnel_is_consistent(tmp_path):
     for s in steps:
         assert s["docs_in"] - s["docs_out"] == sum(s["dropped_docs"].values())
         assert s["tokens_in"] - s["tokens_out"] == sum(s["dropped_tokens"].values())
+    c4 = steps[2]
+    assert c4["dropped_tokens"]["lines_removed"] > 0 and "lines_removed" not in c4["dropped_docs"]
     # the corpus cycles ~1,900 texts over 588 docs: no exact duplicates, but real filters drop real docs
     assert steps[1]["docs_out"] < steps[1]["docs_in"] or steps[2]["docs_out"] < steps[2]["docs_in"]
     kept = [d for f in sorted((out / "kept").glob("*.jsonl")) for d in lines(f)]
