@@ -126,6 +126,9 @@ def load_pipeline(
         cfg = from_dict(PipelineConfig, data)
     except ConfigError as exc:
         raise ConfigError(exc.path, f"{exc.message} (in {path})") from None
+    unknown = sorted(set(vars_overrides or {}) - set(cfg.vars))
+    if unknown:  # a misspelt site path would otherwise be silently ignored
+        raise ConfigError("vars", f"{path} has no vars {unknown}; it has {sorted(cfg.vars)}")
     values = {**cfg.vars, **(vars_overrides or {}), "run_dir": str(run_dir)}
     stages = []
     for i, stage in enumerate(cfg.stages):

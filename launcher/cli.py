@@ -1,10 +1,12 @@
 """`infir launch`: render a stage or a whole pipeline as sbatch jobs and submit them (or run locally).
 
-    infir launch pretrain --cluster conf/cluster/h100_8x8.yaml --dry-run      # print the 64-GPU job
+    infir launch pretrain_900b --cluster conf/cluster/h100_8x8.yaml --dry-run  # print the 64-GPU job
     infir launch infir --cluster conf/cluster/h100_8x8.yaml                   # whole afterok chain
     infir launch tiny --cluster conf/cluster/local_slurm.yaml --local         # same chain, no SLURM
+    infir launch infir --var raw=/lustre/raw --var base_model=/models/Llama-3.2-1B --dry-run
 
-TARGET is a pipeline (a name in conf/pipelines/ or a YAML path) or one stage of --pipeline.
+TARGET is a pipeline (a name in conf/pipelines/ or a YAML path) or one stage of --pipeline. --var NAME=VALUE
+sets the pipeline's `vars` (site paths) without editing a copy of its YAML.
 """
 
 from __future__ import annotations
@@ -32,15 +34,28 @@ def _pipeline_path(name: str) -> Path | None:
     return None
 
 
-def resolve_target(target: str, pipeline: str, run_dir: Path) -> Chain:
+def parse_vars(items: list[str] | None) -> dict[str, str]:
+    """`["raw=/data", ...]` -> {"raw": "/data"}; values stay strings (they are pasted into argv)."""
+    out: dict[str, str] = {}
+    for item in items or []:
+        name, sep, value = item.partition("=")
+        if not sep or not name.strip():
+            raise ConfigError("--var", f"expected NAME=VALUE, got {item!r}")
+        out[name.strip()] = value
+    return out
+
+
+def resolve_target(
+    target: str, pipeline: str, run_dir: Path, vars_overrides: dict[str, str] | None = None
+) -> Chain:
     """A pipeline name/path gives its whole chain; a stage name gives that stage of `pipeline`."""
     path = _pipeline_path(target)
     if path is not None:
-        return load_pipeline(path, run_dir)
+        return load_pipeline(path, run_dir, vars_overrides)
     pipe_path = _pipeline_path(pipeline)
     if pipe_path is None:
         raise ConfigError("pipeline", f"no pipeline {pipeline!r} in conf/pipelines/")
-    return load_pipeline(pipe_path, run_dir).only([target])
+    return load_pipeline(pipe_path, run_dir, vars_overrides).only([target])
 
 
 @app.command()
@@ -54,12 +69,15 @@ def launch(
     ),
     pipeline: str = typer.Option("infir", help="Pipeline that holds TARGET when TARGET is a stage name."),
     run_dir: Path = typer.Option(Path("runs/infir"), "--run-dir", help="Logs, scripts and done markers."),
+    var: list[str] = typer.Option(
+        None, "--var", help="Pipeline var NAME=VALUE (repeatable), e.g. raw=/data."
+    ),
     dry_run: bool = typer.Option(False, "--dry-run", help="Print the resolved profile and sbatch scripts."),
     local: bool = typer.Option(False, "--local", help="Run the chain here as subprocesses (no SLURM)."),
 ) -> None:
     """Render each stage's sbatch (saved as <run-dir>/<stage>/<stage>.sbatch) and submit the chain."""
     cfg = load_cluster(cluster, overrides or [])
-    chain = resolve_target(target, pipeline, run_dir)
+    chain = resolve_target(target, pipeline, run_dir, parse_vars(var))
     if local or cfg.local:
         if dry_run:
             typer.echo(dump_yaml(cfg))

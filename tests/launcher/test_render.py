@@ -6,6 +6,7 @@ import sys
 from pathlib import Path
 
 import pytest
+import yaml
 
 from infir.config import ConfigError
 from infir.launcher.chain import Chain, Stage, load_pipeline
@@ -23,21 +24,23 @@ def _sbatch_flags(text: str) -> dict[str, str]:
 
 def test_pretrain_64gpu_render():
     cluster = load_cluster(H100)
-    chain = load_pipeline(ROOT / "conf/pipelines/infir.yaml", "/runs/infir").only(["pretrain"])
-    text = render(chain.get("pretrain"), cluster, "/runs/infir")
+    chain = load_pipeline(ROOT / "conf/pipelines/infir.yaml", "/runs/infir").only(["pretrain_900b"])
+    text = render(chain.get("pretrain_900b"), cluster, "/runs/infir")
     flags = _sbatch_flags(text)
     assert flags["nodes"] == "8" and flags["gpus-per-node"] == "8" and flags["ntasks-per-node"] == "1"
     assert flags["signal"] == "B:USR1@120" and "requeue" in flags
-    assert flags["output"] == "/runs/infir/pretrain/pretrain_%j.out"
-    image = re.search(r"--container-image=(\S+?)'? ", text).group(1)
-    assert re.search(r":[\w.]+@sha256:[0-9a-f]{64}$", image), image
+    assert flags["output"] == "/runs/infir/pretrain_900b/pretrain_900b_%j.out"
+    # the image with the repo in it (containers/enroot_import.sh), not the stock NeMo image
+    assert "--container-image=/lustre/containers/infir-nemo.sqsh" in text
+    assert "--container-workdir=/workspace/infir-recipes" in text
+    assert "infir \\\n    train \\\n    pretrain_900b" in text
     assert "--container-mounts=/lustre/data:/data,/lustre/runs:/runs" in text
     assert "--nproc-per-node=8" in text and "--rdzv-endpoint=$HEAD_NODE:29500" in text
     assert "trap requeue USR1" in text and "wait $!" in text
     assert int(flags["nodes"]) * int(flags["gpus-per-node"]) == 8 * 8
     # the file the lead pastes into the README is this exact rendering
     doc = (ROOT / "docs/launch_pretrain_64gpu.sbatch").read_text()
-    assert text in doc
+    assert text in doc and doc in (ROOT / "README.md").read_text()
 
 
 def test_rendered_script_is_valid_bash(tmp_path):
@@ -61,15 +64,24 @@ def test_cpu_stage_and_srun_launcher():
 
 def test_chain_dry_run_dependencies(tmp_path):
     chain = load_pipeline(ROOT / "conf/pipelines/infir.yaml", tmp_path)
-    assert chain.names() == ["curate", "tokenize", "pretrain", "anneal", "sft", "eval"]
-    (tmp_path / "curate").mkdir()
-    (tmp_path / "curate" / "DONE").write_text("")
-    subs = submit_chain(chain, load_cluster(H100), tmp_path, dry_run=True)
-    assert subs[0].skipped and subs[1].dependency is None  # finished parent: nothing to wait on
-    assert [s.dependency for s in subs[2:]] == [
-        f"afterok:<{n}>" for n in ("tokenize", "pretrain", "anneal", "sft")
-    ]
-    assert not (tmp_path / "pretrain").exists()  # a dry run writes nothing
+    names = chain.names()
+    for a, b in [("decontam", "curate_web"), ("mix_pretrain", "pretrain_900b"), ("anneal_40b", "sft")]:
+        assert names.index(a) < names.index(b)
+    (tmp_path / "decontam").mkdir()
+    (tmp_path / "decontam" / "DONE").write_text("")
+    subs = {s.stage: s for s in submit_chain(chain, load_cluster(H100), tmp_path, dry_run=True)}
+    assert subs["decontam"].skipped and subs["curate_web"].dependency is None  # finished parent: no wait
+    assert subs["tok_common_crawl"].dependency == "afterok:<curate_web>"
+    assert subs["tok_dclm"].dependency is None  # shipped sources need no curation
+    assert subs["pretrain_900b"].dependency == "afterok:<mix_pretrain>"
+    assert subs["anneal_40b"].dependency == "afterok:<pretrain_900b>:<mix_anneal>"
+    assert subs["eval_sft_gsm8k"].dependency == "afterok:<sft>"
+    # each blend waits for exactly the tokenize jobs of its mixture's sources
+    for mix in ("pretrain", "anneal"):
+        sources = yaml.safe_load((ROOT / f"conf/mixtures/{mix}.yaml").read_text())["sources"]
+        deps = subs[f"mix_{mix}"].dependency.removeprefix("afterok:").split(":")
+        assert sorted(deps) == sorted(f"<tok_{s}>" for s in sources)
+    assert not (tmp_path / "pretrain_900b").exists()  # a dry run writes nothing
 
 
 def test_config_errors_name_the_field(tmp_path):
@@ -94,7 +106,7 @@ def test_cli_dry_run_prints_profile_and_script(tmp_path):
             "-m",
             "infir.cli",
             "launch",
-            "pretrain",
+            "pretrain_900b",
             "--cluster",
             str(H100),
             "--run-dir",
