@@ -15,10 +15,27 @@ def test_dockerfile_from_pinned_by_tag_and_digest():
     m = re.fullmatch(r"FROM nvcr\.io/nvidia/nemo:([\w.]+)@sha256:([0-9a-f]{64})", froms[0])
     assert m, froms[0]
     assert m.group(1) != "latest"
-    # the cluster profiles run the same pinned image
+    # the cluster profiles name the same pinned base in the comment that says how their .sqsh is built
     for profile in ("h100_8x8", "h800_8x8"):
         text = (ROOT / f"conf/cluster/{profile}.yaml").read_text()
         assert f"nvidia/nemo:{m.group(1)}@sha256:{m.group(2)}" in text
+
+
+def test_profiles_run_the_image_with_the_repo_in_it():
+    """The stock NeMo image has no repo: the GPU profiles run enroot_import.sh's .sqsh, whose Dockerfile puts
+    the repo where the profile's container_workdir says (so `infir` and conf/ exist in every job)."""
+    from infir.launcher.cluster import load_cluster
+
+    docker = (ROOT / "containers/Dockerfile").read_text()
+    workdir = re.search(r"^WORKDIR (\S+)$", docker, flags=re.M).group(1)
+    assert f"COPY . {workdir}" in docker and f"pip install --no-deps -e {workdir}" in docker
+    script = (ROOT / "containers/enroot_import.sh").read_text()
+    default_out = re.search(r"^OUT=\$\{1:-(\S+)\}$", script, flags=re.M).group(1)
+    assert f"{workdir}/containers/check_imports.py" in script and f"cp -a /src/. {workdir}/" in script
+    for profile in ("h100_8x8", "h800_8x8"):
+        cfg = load_cluster(ROOT / f"conf/cluster/{profile}.yaml")
+        assert cfg.container_image.endswith(f"/{default_out}"), cfg.container_image
+        assert cfg.container_workdir == workdir
 
 
 def test_dockerfile_pins_every_pip_package_and_runs_the_check():
@@ -30,7 +47,32 @@ def test_dockerfile_pins_every_pip_package_and_runs_the_check():
 
 def test_enroot_script_is_valid_bash_and_refuses_unpinned():
     subprocess.run(["bash", "-n", str(ROOT / "containers/enroot_import.sh")], check=True)
-    assert "@sha256:" in (ROOT / "containers/enroot_import.sh").read_text()
+    text = (ROOT / "containers/enroot_import.sh").read_text()
+    assert "@sha256:" in text and "set -euo pipefail" in text
+    # a failed import check must fail the script, never be papered over with `|| echo` / `|| true`
+    check = [ln for ln in text.splitlines() if "check_imports.py" in ln and not ln.lstrip().startswith("#")]
+    assert check and all("||" not in ln for ln in check), check
+
+
+def test_enroot_script_fails_when_the_import_check_fails(tmp_path):
+    """Run the script with a fake `enroot` whose import check fails: the script must exit non-zero."""
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    fake = bin_dir / "enroot"
+    # import/create/export succeed (touch the output); `start ... check_imports.py` fails like a broken image
+    fake.write_text(
+        "#!/bin/bash\n"
+        'case "$1" in import|export) touch "$3";; start) [[ "$*" == *check_imports.py* ]] && exit 1;; esac\n'
+        "exit 0\n"
+    )
+    fake.chmod(0o755)
+    env = {"PATH": f"{bin_dir}:/usr/bin:/bin", "HOME": str(tmp_path)}
+    out = tmp_path / "x.sqsh"
+    proc = subprocess.run(
+        ["bash", str(ROOT / "containers/enroot_import.sh"), str(out)], capture_output=True, text=True, env=env
+    )
+    assert proc.returncode != 0, proc.stdout + proc.stderr
+    assert "import check FAILED" in proc.stderr and "wrote" not in proc.stdout
 
 
 def test_import_check_cpu():
