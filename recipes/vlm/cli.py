@@ -8,7 +8,7 @@ from pathlib import Path
 
 import typer
 
-from infir.config import dump_yaml, from_dict
+from infir.config import dump_yaml, fail, from_dict, resolve
 
 app = typer.Typer(
     help="InfiR-VL-1.6B: clean image-text pairs, convert GUI data, run stages.", no_args_is_help=True
@@ -17,33 +17,36 @@ app = typer.Typer(
 
 @dataclass
 class CleanConfig:
-    input: str
-    output: str
-    embedder: str  # local CLIP/SigLIP folder, or builtin:colour
+    """conf/vlm/clean.yaml; precedence: these defaults < --config YAML < options and a.b=c overrides."""
+
+    input: str = ""
+    output: str = ""
+    embedder: str = ""  # local CLIP/SigLIP folder, or builtin:colour
+    #: RECIPE.md section 5: pairs whose image-text cosine similarity is below 0.5 are dropped
     threshold: float = field(default=0.5, metadata={"ge": -1, "le": 1})
     batch_size: int = field(default=64, metadata={"gt": 0})
 
 
 @app.command()
 def clean(
-    input: Path = typer.Option(..., help="JSONL of {image (path relative to the file), text|messages}"),
-    output: Path = typer.Option(..., help="folder for kept.jsonl, rejects.jsonl, similarity_hist.png"),
-    embedder: str = typer.Option(..., help="local CLIP/SigLIP model folder, or builtin:colour"),
-    threshold: float = typer.Option(0.5, help="drop pairs with cosine similarity below this (RECIPE: 0.5)"),
-    batch_size: int = typer.Option(64, help="pairs embedded per batch"),
+    overrides: list[str] = typer.Argument(None, help="a.b=c overrides, e.g. threshold=0.6"),
+    config: Path = typer.Option(None, "--config", help="YAML layer, e.g. conf/vlm/clean.yaml"),
+    input: Path = typer.Option(None, help="JSONL of {image (path relative to the file), text|messages}"),
+    output: Path = typer.Option(None, help="folder for kept.jsonl, rejects.jsonl, similarity_hist.png"),
+    embedder: str = typer.Option(None, help="local CLIP/SigLIP model folder, or builtin:colour"),
+    threshold: float = typer.Option(None, help="drop pairs with cosine similarity below this (default 0.5)"),
+    batch_size: int = typer.Option(None, help="pairs embedded per batch"),
     dry_run: bool = typer.Option(False, "--dry-run", help="print the resolved config and exit"),
 ) -> None:
     """Drop image-text pairs whose embeddings disagree (cosine < threshold)."""
-    cfg = from_dict(
-        CleanConfig,
-        {
-            "input": str(input),
-            "output": str(output),
-            "embedder": embedder,
-            "threshold": threshold,
-            "batch_size": batch_size,
-        },
-    )
+    options = {"input": input, "output": output, "embedder": embedder, "threshold": threshold,
+               "batch_size": batch_size}  # fmt: skip
+    given = [f"{k}={v}" for k, v in options.items() if v is not None]
+    cfg = resolve(CleanConfig(), [config] if config else [], [*given, *(overrides or [])])
+    # checked once every layer is applied (validate() runs per layer, and any layer may set these)
+    for name in ("input", "output", "embedder"):
+        if not getattr(cfg, name):
+            fail(name, f"clean needs {name} (in the --config YAML, as --{name}, or {name}=...)")
     if dry_run:
         typer.echo(dump_yaml(cfg))
         return

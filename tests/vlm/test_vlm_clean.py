@@ -1,6 +1,7 @@
 """Cleaning drops low-similarity pairs (tiny colour embedder), keeps matching ones, writes the histogram."""
 
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -121,3 +122,26 @@ def test_hf_dual_encoder_from_local_path(pairs, tmp_path):
     res = clean_file(pairs, tmp_path / "hf", emb, threshold=0.5)
     # random weights: which pairs survive is arbitrary, but the split must follow the similarities exactly
     assert res.kept == sum(s >= 0.5 for s in res.similarities) and len(res.similarities) == 5
+
+
+def test_clean_cli_yaml_layer_and_precedence(pairs, tmp_path):
+    from click.testing import CliRunner
+    from typer.main import get_command
+
+    from infir.recipes.vlm.cli import app
+
+    cli = get_command(app)
+    shipped = Path(__file__).resolve().parents[2] / "conf" / "vlm" / "clean.yaml"
+    layer = tmp_path / "clean.yaml"
+    layer.write_text("embedder: builtin:colour\nthreshold: 0.9\n")
+    base = ["clean", "--config", str(layer), "--input", str(pairs), "--output", str(tmp_path / "o")]
+    # defaults < YAML < options/overrides
+    assert "threshold: 0.9" in CliRunner().invoke(cli, [*base, "--dry-run"]).output
+    assert "threshold: 0.2" in CliRunner().invoke(cli, [*base, "threshold=0.2", "--dry-run"]).output
+    assert "threshold: 0.5" in CliRunner().invoke(cli, ["clean", "--config", str(shipped), "input=x",
+                                                        "output=y", "--dry-run"]).output  # fmt: skip
+    layer.write_text("embedder: builtin:colour\nthreshhold: 0.9\n")
+    bad = CliRunner().invoke(cli, [*base, "--dry-run"])
+    assert bad.exit_code != 0 and "threshhold" in str(bad.exception or bad.output)
+    missing = CliRunner().invoke(cli, ["clean", "--output", "o", "--embedder", "builtin:colour", "--dry-run"])
+    assert missing.exit_code != 0 and "input" in str(missing.exception or missing.output)
