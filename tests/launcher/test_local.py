@@ -1,25 +1,29 @@
-"""LocalExecutor: the tiny chain runs in order, hands outputs on, skips finished stages, stops on failure."""
+"""LocalExecutor: a hand-over chain runs in order, hands outputs on, skips finished stages, stops on failure."""
 
 import sys
 from pathlib import Path
 
-from infir.launcher.chain import Stage, load_pipeline
+from infir.launcher.chain import Chain, Stage
 from infir.launcher.local import LocalExecutor
 
-ROOT = Path(__file__).resolve().parents[2]
+
+def _handover_chain(run: Path) -> list[Stage]:
+    """Each stage appends its name to the previous stage's file, so order and hand-over are checkable."""
+    names = ["curate", "tokenize", "pretrain", "anneal", "sft"]
+    code = "import pathlib, sys; r = pathlib.Path(sys.argv[1]); prev, me = sys.argv[2], sys.argv[3]; "
+    code += "text = (r / prev / 'out.txt').read_text() if prev else ''; "
+    code += "(r / me).mkdir(exist_ok=True); (r / me / 'out.txt').write_text(text + me + chr(10))"
+    return [
+        Stage(n, [sys.executable, "-c", code, str(run), names[i - 1] if i else "", n], after=names[i - 1 : i])
+        for i, n in enumerate(names)
+    ]
 
 
-def test_tiny_chain_runs_and_skips(tmp_path):
-    chain = load_pipeline(ROOT / "conf/pipelines/tiny.yaml", tmp_path)
+def test_chain_runs_in_order_and_skips(tmp_path):
+    chain = Chain(_handover_chain(tmp_path))
     results = LocalExecutor(tmp_path, stream=False).run(chain)
     assert [(r.name, r.status) for r in results] == [(n, "done") for n in chain.names()]
-    assert (tmp_path / "sft/out.txt").read_text().split() == [
-        "curated",
-        "tokenized",
-        "pretrained",
-        "annealed",
-        "sft",
-    ]
+    assert (tmp_path / "sft/out.txt").read_text().split() == chain.names()
     assert all((tmp_path / n / "DONE").is_file() for n in chain.names())
     # second run: every stage is finished, nothing runs again
     (tmp_path / "sft/out.txt").write_text("untouched\n")

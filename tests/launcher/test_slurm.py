@@ -3,14 +3,20 @@
 Skipped, with the reason, when sinfo is missing or no node is idle.
 """
 
+import json
+import os
 import re
 import shutil
+import struct
 import subprocess
 import sys
 import time
+from datetime import datetime
 from pathlib import Path
 
+import numpy as np
 import pytest
+import yaml
 
 from infir.launcher.chain import Chain, Stage, load_pipeline
 from infir.launcher.cluster import load_cluster
@@ -55,29 +61,64 @@ def _wait(job_ids: list[str], timeout: float = 120) -> dict[str, dict[str, str]]
     pytest.fail(f"jobs {job_ids} did not finish in {timeout}s: {jobs}")
 
 
-def test_tiny_chain_afterok(slurm, tmp_path):
-    chain = load_pipeline(ROOT / "conf/pipelines/tiny.yaml", tmp_path)
+def _idx_lengths(path: Path) -> np.ndarray:
+    """Sequence lengths from a Megatron .idx (MMIDIDX header, version, dtype code, counts, lengths)."""
+    raw = path.read_bytes()
+    assert raw[:9] == b"MMIDIDX\x00\x00", raw[:9]
+    (n_seq,) = struct.unpack("<Q", raw[18:26])
+    return np.frombuffer(raw, dtype=np.int32, count=n_seq, offset=34)
+
+
+def _started_at(log: Path) -> datetime:
+    # the sbatch script's first line: "job N restart R on NODE at <date -Is>"
+    stamp = re.search(r"^job \d+ restart \d+ on \S+ at (\S+)$", log.read_text(), flags=re.M).group(1)
+    return datetime.fromisoformat(stamp)
+
+
+@pytest.mark.slow
+def test_tiny_chain_afterok(slurm, tmp_path, monkeypatch):
+    """conf/pipelines/tiny.yaml, the real stage CLIs at toy size, as an afterok chain under SLURM."""
+    monkeypatch.setenv("PATH", f"{Path(sys.executable).parent}:{os.environ['PATH']}")  # sbatch exports it
+    chain = load_pipeline(ROOT / "conf/pipelines/tiny.yaml", tmp_path, {"corpus": str(ROOT / "data/demo")})
     subs = submit_chain(chain, slurm, tmp_path)
     ids = [s.job_id for s in subs]
     assert all(ids) and [s.dependency for s in subs[1:]] == [f"afterok:{i}" for i in ids[:-1]]
-    jobs = _wait(ids)
-    assert [jobs[i]["JobState"] for i in ids] == ["COMPLETED"] * len(ids), {
-        i: jobs[i]["JobState"] for i in ids
+    jobs = _wait(ids, timeout=300)
+    logs = {s.name: next((tmp_path / s.name).glob(f"{s.name}_*.out")) for s in chain}
+    states = {s.name: jobs[i]["JobState"] for s, i in zip(chain, ids)}
+    assert set(states.values()) == {"COMPLETED"}, {
+        n: (st, logs[n].read_text()[-1500:]) for n, st in states.items()
     }
-    # afterok: each job started no earlier than its parent ended
-    for parent, child in zip(ids, ids[1:]):
-        assert jobs[child]["StartTime"] >= jobs[parent]["EndTime"]
-    assert (tmp_path / "sft/out.txt").read_text().split() == [
-        "curated",
-        "tokenized",
-        "pretrained",
-        "annealed",
-        "sft",
-    ]
+    # afterok: each stage started no earlier than its parent's done marker was written
+    for stage in chain:
+        for parent in stage.after:
+            done = datetime.fromisoformat(chain.get(parent).marker_path(tmp_path).read_text().strip())
+            assert _started_at(logs[stage.name]) >= done, (parent, stage.name)
+    # every stage left valid output
+    assert (tmp_path / "decontam/benchmarks.npz").stat().st_size > 0
+    assert list((tmp_path / "curated/web/kept").glob("*.jsonl"))
+    counts = json.loads((tmp_path / "tokens/token_counts.json").read_text())["web"]
+    lengths = _idx_lengths(tmp_path / "tokens/web_text_document.idx")
+    assert len(lengths) == counts["documents"] > 0 and int(lengths.sum()) == counts["tokens"]
+    assert (tmp_path / "tokens/web_text_document.bin").stat().st_size == 2 * counts["tokens"]  # uint16
+    blend = yaml.safe_load((tmp_path / "blend.yaml").read_text())
+    assert blend["blend"] == [[1.0, str(tmp_path / "tokens/web_text_document")]]
+    for stage in ("pretrain", "anneal", "sft"):
+        rows = (tmp_path / stage / "ckpt/metrics.jsonl").read_text().splitlines()
+        assert [json.loads(r)["step"] for r in rows] == [1, 2, 3, 4], stage
+    # anneal starts from pretrain's export, not from random weights: its first loss is already lower
+    first = {
+        s: json.loads((tmp_path / s / "ckpt/metrics.jsonl").read_text().splitlines()[0])["loss"]
+        for s in ("pretrain", "anneal")
+    }
+    assert first["anneal"] < first["pretrain"], first
+    from transformers import AutoModelForCausalLM
+
+    model = AutoModelForCausalLM.from_pretrained(tmp_path / "sft/ckpt/export")
+    assert model.config.vocab_size >= counts["vocab_size"]
     for stage in chain:
         assert (tmp_path / stage.name / f"{stage.name}.sbatch").is_file()  # saved next to the logs
         assert stage.is_done(tmp_path)
-        assert list((tmp_path / stage.name).glob(f"{stage.name}_*.out"))
     # resubmitting a finished pipeline submits nothing
     assert all(s.skipped for s in submit_chain(chain, slurm, tmp_path))
 
