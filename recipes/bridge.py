@@ -11,6 +11,7 @@ and a mixed-precision recipe name (bf16_mixed / bf16_with_fp8_current_scaling_mi
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any
 
@@ -28,15 +29,50 @@ def _blend(cfg: TrainConfig) -> list[list[Any]] | None:
     return [list(x) for x in Blend.load(cfg.data.blend).megatron_blend()]
 
 
-def _sft_steps(cfg: TrainConfig) -> int | None:
-    """SFT iterations from the record count (packing only shortens this; give train.train_steps to pin)."""
-    if cfg.train.train_steps:
-        return cfg.train.train_steps
+def _sft_sequences(cfg: TrainConfig) -> int | None:
+    """Training sequences in one SFT epoch: packs when packing is on (counted with the CPU engine's
+    packer and the recipe's tokenizer), else records. None while the data files do not exist yet."""
     files = [Path(f) for f in cfg.data.sft_files]
     if not files or not all(f.is_file() for f in files):
         return None
-    records = sum(sum(1 for line in f.open() if line.strip()) for f in files)
-    return max(1, records * (cfg.train.epochs or 1) // cfg.train.global_batch_size)
+    tok_path = cfg.data.tokenizer or (cfg.init.path if cfg.init.kind == "hf" else None)
+    if not cfg.sft.packing or not tok_path or not Path(tok_path).is_dir():
+        return sum(sum(1 for line in f.open() if line.strip()) for f in files)
+    from transformers import AutoTokenizer
+
+    from infir.recipes.sft_data import build_packs
+
+    tokenizer = AutoTokenizer.from_pretrained(tok_path, local_files_only=True)
+    return len(build_packs(cfg.data.sft_files, tokenizer, cfg.train.seq_length, True, cfg.sft.mask_prompt))
+
+
+def _sft_steps(cfg: TrainConfig) -> int | None:
+    """SFT iterations = sequences x epochs / global batch (train.train_steps pins it)."""
+    if cfg.train.train_steps:
+        return cfg.train.train_steps
+    seqs = _sft_sequences(cfg)
+    return None if seqs is None else max(1, seqs * (cfg.train.epochs or 1) // cfg.train.global_batch_size)
+
+
+def sft_data_root(cfg: TrainConfig) -> Path:
+    return Path(cfg.checkpoint.dir) / "sft_data"
+
+
+def stage_sft_data(cfg: TrainConfig) -> Path:
+    """Write every data.sft_files record as Bridge's chat JSONL ({"messages": [...]}) in
+    <checkpoint.dir>/sft_data/training.jsonl: Bridge reads one dataset_root, not a list of files, and our
+    {prompt, response} records become a user/assistant pair. Bad records fail naming file:line."""
+    from infir.recipes.sft_data import read_records
+
+    root = sft_data_root(cfg)
+    root.mkdir(parents=True, exist_ok=True)
+    tmp = root / "training.jsonl.tmp"
+    with tmp.open("w") as out:
+        for path in cfg.data.sft_files:
+            for messages in read_records(path):
+                out.write(json.dumps({"messages": messages}) + "\n")
+    tmp.replace(root / "training.jsonl")
+    return root
 
 
 def plan(cfg: TrainConfig) -> dict[str, Any]:
@@ -98,10 +134,14 @@ def plan(cfg: TrainConfig) -> dict[str, Any]:
                                                       "tensorboard_dir": str(Path(cfg.checkpoint.dir) / "tb")}},
     }  # fmt: skip
     if cfg.stage == "sft":
-        root = str(Path(cfg.data.sft_files[0]).parent) if cfg.data.sft_files else None
         packed = {"packed_sequence_size": t.seq_length} if cfg.sft.packing else None
+        # Bridge's GPTSFTChatDataset: the tokenizer's own chat template (ours is Llama 3's, written by
+        # infir.data.tokenizer / shipped with the HF checkpoint), loss on assistant turns only
+        chat = {"chat": True, "use_hf_tokenizer_chat_template": True, "answer_only_loss": cfg.sft.mask_prompt}
         out["dataset"] = {"cls": "FinetuningDatasetConfig",
-                          "kwargs": {"dataset_root": root, "seq_length": t.seq_length, "seed": cfg.seed},
+                          "kwargs": {"dataset_root": str(sft_data_root(cfg)), "seq_length": t.seq_length,
+                                     "seed": cfg.seed, "dataset_kwargs": chat, "do_validation": False,
+                                     "do_test": False},
                           "packed_sequence_specs": packed}  # fmt: skip
     else:
         out["dataset"] = {
@@ -137,6 +177,7 @@ def build_container(cfg: TrainConfig) -> Any:
             setattr(model, key, value)
     optimizer, scheduler = distributed_fused_adam_with_cosine_annealing(**pl["optimizer"]["kwargs"])
     if pl["entry"] == "finetune":
+        stage_sft_data(cfg)
         specs = None
         if pl["dataset"]["packed_sequence_specs"]:
             from megatron.bridge.data.datasets.packed_sequence import PackedSequenceSpecs

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import importlib.util
+import json
 
 import pytest
 
-from infir.config import resolve
+from infir.config import ConfigError, resolve
+from infir.recipes import bridge
 from infir.recipes.bridge import plan
 from infir.recipes.registry import get_recipe
 
@@ -52,15 +54,43 @@ def test_pretrain_plan_maps_every_recipe_field(blend_yaml, tokenizer_dir):
     assert weights == [0.7, 0.3]
 
 
-def test_sft_plan_uses_finetune_with_packing_and_warmup_ratio(sft_jsonl, tokenizer_dir):
-    cfg = resolve(get_recipe("sft"), overrides=[f"data.sft_files=[{sft_jsonl}]", "parallel.dp=8",
-                                                 f"init.path={tokenizer_dir}"])  # fmt: skip
+def test_sft_plan_uses_finetune_with_packing_and_warmup_ratio(sft_jsonl, tokenizer_dir, tmp_path):
+    base = [f"data.sft_files=[{sft_jsonl}]", "parallel.dp=1", f"init.path={tokenizer_dir}",
+            f"checkpoint.dir={tmp_path / 'sft'}", "train.seq_length=256", "train.global_batch_size=4", "train.micro_batch_size=1"]  # fmt: skip
+    cfg = resolve(get_recipe("sft"), overrides=base)
     pl = plan(cfg)
     assert pl["entry"] == "finetune" and pl["model"]["cls"] == "AutoBridge.from_hf_pretrained"
-    iters = 1  # 24 records x 4 epochs = 96 < one batch of 128: at least one step
+    # steps count packed sequences, not records: 24 short chats pack into a few 256-token rows
+    packs = bridge._sft_sequences(cfg)
+    records = bridge._sft_sequences(resolve(cfg, overrides=["sft.packing=false"]))
+    assert records == 24 and 1 <= packs < records
+    iters = packs * 4 // 4  # 4 epochs, global batch 4
     assert pl["train"]["kwargs"]["train_iters"] == iters
     assert pl["optimizer"]["kwargs"]["lr_warmup_iters"] == round(0.1 * iters)
-    assert pl["dataset"]["packed_sequence_specs"] == {"packed_sequence_size": 4096}
+    assert pl["dataset"]["packed_sequence_specs"] == {"packed_sequence_size": 256}
+    kw = pl["dataset"]["kwargs"]
+    assert kw["dataset_kwargs"] == {
+        "chat": True,
+        "use_hf_tokenizer_chat_template": True,
+        "answer_only_loss": True,
+    }
+    assert kw["dataset_root"] == str(tmp_path / "sft" / "sft_data")
+
+
+def test_sft_data_staged_as_bridge_chat_jsonl(sft_jsonl, tmp_path):
+    cfg = resolve(get_recipe("sft"), overrides=[f"data.sft_files=[{sft_jsonl},{sft_jsonl}]",
+                                                 f"checkpoint.dir={tmp_path}"])  # fmt: skip
+    root = bridge.stage_sft_data(cfg)
+    rows = [json.loads(x) for x in (root / "training.jsonl").open()]
+    src = [json.loads(x) for x in sft_jsonl.open()]
+    assert len(rows) == 2 * len(src)  # both files, nothing dropped
+    assert rows[1]["messages"] == [{"role": "user", "content": src[1]["prompt"]},
+                                   {"role": "assistant", "content": src[1]["response"]}]  # fmt: skip
+    assert rows[0]["messages"] == src[0]["messages"]
+    bad = tmp_path / "bad.jsonl"
+    bad.write_text('{"prompt": "no response"}\n')
+    with pytest.raises(ConfigError, match="bad.jsonl:1"):
+        bridge.stage_sft_data(resolve(cfg, overrides=[f"data.sft_files=[{bad}]"]))
 
 
 @pytest.mark.gpu
