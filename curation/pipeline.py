@@ -60,9 +60,21 @@ class PipelineConfig:
     num_cpus: int = field(default=2, metadata={"ge": 1})
     #: decontamination index (.npz) given to every `decontaminate` step that sets no `index`
     decontam_index: str = ""
+    #: fastText model given to every `recall` / `quality_score` step that sets no `model` (overrides
+    #: cannot reach into the `steps` list, so site-specific paths are set here: recall_model=PATH)
+    recall_model: str = ""
+    quality_model: str = ""
 
     def validate(self) -> None:
         build_steps(self)  # every step spec is checked strictly, naming steps[i].field
+
+
+#: step type -> (its path field, the PipelineConfig field that fills it when the step leaves it empty)
+PATH_DEFAULTS = {
+    "decontaminate": ("index", "decontam_index"),
+    "recall": ("model", "recall_model"),
+    "quality_score": ("model", "quality_model"),
+}
 
 
 def build_steps(cfg: PipelineConfig) -> list[tuple[str, Step]]:
@@ -71,8 +83,10 @@ def build_steps(cfg: PipelineConfig) -> list[tuple[str, Step]]:
     seen: dict[str, int] = {}
     for i, spec in enumerate(cfg.steps):
         spec = dict(spec) if isinstance(spec, dict) else spec
-        if isinstance(spec, dict) and spec.get("type") == "decontaminate" and "index" not in spec:
-            spec["index"] = cfg.decontam_index
+        if isinstance(spec, dict) and spec.get("type") in PATH_DEFAULTS:
+            key, default = PATH_DEFAULTS[spec["type"]]
+            if not spec.get(key):
+                spec[key] = getattr(cfg, default)
         step = build_step(spec, f"steps[{i}]")
         seen[step.name] = seen.get(step.name, 0) + 1
         out.append((step.name if seen[step.name] == 1 else f"{step.name}#{seen[step.name]}", step))

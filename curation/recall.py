@@ -21,6 +21,7 @@ from infir.curation.registry import register_step
 from infir.curation.scorers import fasttext_scores
 
 POS, NEG = "__label__positive", "__label__negative"
+NAN_RETRIES = 12
 
 
 @dataclass
@@ -53,9 +54,9 @@ def _fit(pos: list[str], neg: list[str], cfg: TrainConfig, workdir: Path) -> tup
     test, train = rows[:n_test], rows[n_test:]
     path = workdir / "train.txt"
     path.write_text("".join(f"{lab} {_clean(t)}\n" for lab, t in train), encoding="utf-8")
-    # this fastText build occasionally reports "Encountered NaN" on a run that succeeds when repeated
-    # (not reproducible with the same seed): retry a few times before giving up
-    for attempt in range(4):
+    # this fastText build reports "Encountered NaN" at random (the same file, seed and settings fail on
+    # about half the runs on some corpora, lr 0.02 as well as 0.5): retry before giving up
+    for attempt in range(NAN_RETRIES):
         try:
             model = fasttext.train_supervised(
                 str(path), dim=cfg.dim, lr=cfg.lr, wordNgrams=cfg.word_ngrams, minCount=cfg.min_count,
@@ -63,7 +64,7 @@ def _fit(pos: list[str], neg: list[str], cfg: TrainConfig, workdir: Path) -> tup
             )  # fmt: skip
             break
         except RuntimeError as exc:
-            if "NaN" not in str(exc) or attempt == 3:
+            if "NaN" not in str(exc) or attempt == NAN_RETRIES - 1:
                 raise
     metrics = {"train_docs": len(train), "heldout_docs": len(test)}
     if test:

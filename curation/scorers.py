@@ -99,8 +99,13 @@ def fasttext_scores(
     labels, probs = model.predict(texts, k=-1)
     out = []
     for labs, ps in zip(labels, probs):
+        # fastText adds 1e-5 to every probability, so they sum to a little over 1: renormalise, or a
+        # certain 5 scores 5.0001 and P(positive) 1.00001
+        total = float(sum(ps)) or 1.0
         if expected_value:
-            out.append(float(sum(float(lab.removeprefix("__label__")) * p for lab, p in zip(labs, ps))))
+            out.append(
+                sum(float(lab.removeprefix("__label__")) * float(p) for lab, p in zip(labs, ps)) / total
+            )
         else:
-            out.append(float(dict(zip(labs, ps)).get(positive, 0.0)))
+            out.append(float(dict(zip(labs, ps)).get(positive, 0.0)) / total)
     return out
