@@ -46,22 +46,27 @@ def test_recipe_override_files(path):
 @pytest.mark.parametrize("path", _yamls("curation"), ids=lambda p: p.stem)
 def test_curation_pipelines(path, tmp_path):
     from infir.config import ConfigError
-    from infir.curation.pipeline import load_config
-    from infir.curation.registry import build_step
+    from infir.curation.pipeline import PATH_DEFAULTS, build_steps, load_config
 
-    index = tmp_path / "bench.idx"
-    if "type: recall}" in path.read_text():
-        # the recall model is trained per site (`infir curate train-recall`): refused, naming the field
-        with pytest.raises(ConfigError, match=r"steps\[\d+\]\.model"):
-            load_config(path, [f"decontam_index={index}"])
-        return
-    cfg = load_config(path, [f"decontam_index={index}"])
+    # site-specific model/index paths are given per run (recall_model=PATH, ...): placeholder files here,
+    # so every step of every file is built and validated, not just those before the first model path
+    fill = {}
+    for _, default in PATH_DEFAULTS.values():
+        (tmp_path / default).write_bytes(b"")
+        fill[default] = str(tmp_path / default)
+    cfg = load_config(path, [f"{k}={v}" for k, v in fill.items()])
     assert cfg.steps, f"{path} has no steps"
-    # site-specific model/index paths are filled in per run; everything else must build as written
-    placeholders = {"decontaminate": {"index": str(index)}, "recall": {"model": "recall.bin"}}
-    for i, spec in enumerate(cfg.steps):
-        fill = {k: v for k, v in placeholders.get(spec["type"], {}).items() if not spec.get(k)}
-        build_step({**spec, **fill}, f"steps[{i}]")
+    built = build_steps(cfg)
+    assert [step.name for _, step in built] == [spec["type"] for spec in cfg.steps]
+    for (_, step), spec in zip(built, cfg.steps):
+        field = PATH_DEFAULTS.get(spec["type"], (None,))[0]
+        if field and not spec.get(field):  # the placeholder reached the step
+            assert getattr(step, "cfg", getattr(step, "config", None)).__dict__[field] in fill.values()
+    # without the per-site paths, a pipeline that needs one refuses to load, naming the step's field
+    needs = [i for i, s in enumerate(cfg.steps) if s["type"] in PATH_DEFAULTS]
+    if needs:
+        with pytest.raises(ConfigError, match=rf"steps\[{needs[0]}\]\.(model|index)"):
+            load_config(path)
 
 
 @pytest.mark.parametrize("path", _yamls("mixtures"), ids=lambda p: p.stem)
