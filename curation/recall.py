@@ -8,14 +8,15 @@ batch by score.
 
 from __future__ import annotations
 
+import dataclasses
 import random
 import tempfile
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from infir.config import ConfigError
+from infir.config import ConfigError, validate
 from infir.curation.base import Doc, Step
 from infir.curation.registry import register_step
 from infir.curation.scorers import fasttext_scores
@@ -28,16 +29,17 @@ NAN_RETRIES = 12
 class TrainConfig:
     """DeepSeekMath's fastText settings; `bucket` is explicit so a model stays small (~bucket*dim*4 bytes)."""
 
-    dim: int = 256
-    lr: float = 0.1
-    word_ngrams: int = 3
-    min_count: int = 3
-    epochs: int = 3
-    bucket: int = 200_000
-    heldout: float = 0.1
-    iterations: int = 1
+    dim: int = field(default=256, metadata={"ge": 1})
+    lr: float = field(default=0.1, metadata={"gt": 0})
+    word_ngrams: int = field(default=3, metadata={"ge": 1})
+    min_count: int = field(default=3, metadata={"ge": 1})
+    epochs: int = field(default=3, metadata={"ge": 1})
+    bucket: int = field(default=200_000, metadata={"ge": 1})
+    #: share of documents held out for precision/recall (the rest must train)
+    heldout: float = field(default=0.1, metadata={"ge": 0, "lt": 1})
+    iterations: int = field(default=1, metadata={"ge": 1})
     #: an iteration promotes negatives scoring above this to positives
-    promote_threshold: float = 0.9
+    promote_threshold: float = dataclasses.field(default=0.9, metadata={"ge": 0, "le": 1})
     seed: int = 0
 
 
@@ -82,6 +84,7 @@ def train_recall(
 ) -> dict[str, Any]:
     """Train (and iterate) a recall classifier; saves `out_path` and returns metrics per iteration."""
     cfg = cfg or TrainConfig()
+    validate(cfg, "train_recall")  # a TrainConfig built in code skipped from_dict's bounds
     pos, neg = list(positives), list(negatives)
     if not pos or not neg:
         raise ConfigError("positives" if not pos else "negatives", "train_recall needs at least one document")
@@ -110,10 +113,10 @@ class Recall(Step):
     @dataclass
     class Config:
         model: str = ""
-        field: str = "recall_score"
-        threshold: float = 0.5
+        field: str = "recall_score"  # shadows dataclasses.field below, hence the module prefix
+        threshold: float = dataclasses.field(default=0.5, metadata={"ge": 0, "le": 1})
         #: keep only the top-K documents of each batch by score (0 = use `threshold`)
-        top_k: int = 0
+        top_k: int = dataclasses.field(default=0, metadata={"ge": 0})
 
         def validate(self) -> None:
             if not self.model:

@@ -8,6 +8,7 @@ class probabilities folded into an expected value). Models load in `setup()`, on
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -25,13 +26,13 @@ class QualityScore(Step):
     @dataclass
     class Config:
         model: str = ""
-        field: str = "quality_score"
+        field: str = "quality_score"  # shadows dataclasses.field below, hence the module prefix
         threshold: float = 3.0
         positive_label: str = "__label__positive"
         #: fastText: score = sum(p(label) * numeric label), for 1-5 ordinal labels
         expected_value: bool = False
-        batch_size: int = 32
-        max_length: int = 512
+        batch_size: int = dataclasses.field(default=32, metadata={"ge": 1})
+        max_length: int = dataclasses.field(default=512, metadata={"ge": 1})
 
         def validate(self) -> None:
             if not self.model:

@@ -130,3 +130,37 @@ def test_train_recall_cli(tmp_path: Path):
     (tmp_path / "bad.jsonl").write_text('{"text": "ok"}\nnot json\n')
     res = CliRunner().invoke(train_recall_cmd, [*args[:1], str(tmp_path / "bad.jsonl"), *args[2:]])
     assert isinstance(res.exception, ConfigError) and "bad.jsonl:2" in str(res.exception)
+
+
+@pytest.mark.parametrize(
+    "spec, field",
+    [
+        ({"type": "code_language", "languages": ["pyhton"]}, "languages[0]"),
+        ({"type": "recall", "model": "m.bin", "top_k": -5}, "top_k"),
+        ({"type": "recall", "model": "m.bin", "threshold": 7}, "threshold"),
+        ({"type": "quality_score", "model": "m.bin", "batch_size": 0}, "batch_size"),
+        ({"type": "code_rules", "min_alpha_fraction": -1}, "min_alpha_fraction"),
+        ({"type": "code_rules", "max_lines": 0}, "max_lines"),
+        ({"type": "code_syntax", "max_error_nodes": -1}, "max_error_nodes"),
+    ],
+)
+def test_bad_step_values_name_the_field(spec, field):
+    with pytest.raises(ConfigError) as err:
+        build_step(spec, "steps[3]")
+    assert err.value.path == f"steps[3].{field}"
+
+
+@pytest.mark.parametrize("bad", [{"heldout": 2.0}, {"heldout": 1.0}, {"iterations": 0}, {"lr": 0.0}])
+def test_train_config_bounds(bad, tmp_path):
+    from click.testing import CliRunner
+
+    from infir.curation.recall_cli import train_recall_cmd
+
+    # built in code (no from_dict) it must still fail before training, naming the field
+    key = next(iter(bad))
+    with pytest.raises(ConfigError, match=rf"train_recall\.{key}"):
+        train_recall(["a b c"], ["d e f"], tmp_path / "m.bin", TrainConfig(**bad))
+    # and as a train-recall option (all three are options)
+    args = ["--positives", "p.txt", "--negatives", "n.txt", "--out", "m.bin", f"--{key}", str(bad[key])]
+    res = CliRunner().invoke(train_recall_cmd, [*args, "--dry-run"])
+    assert isinstance(res.exception, ConfigError) and res.exception.path == f"train_recall.{key}"
