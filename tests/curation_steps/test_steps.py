@@ -164,3 +164,70 @@ def test_train_config_bounds(bad, tmp_path):
     args = ["--positives", "p.txt", "--negatives", "n.txt", "--out", "m.bin", f"--{key}", str(bad[key])]
     res = CliRunner().invoke(train_recall_cmd, [*args, "--dry-run"])
     assert isinstance(res.exception, ConfigError) and res.exception.path == f"train_recall.{key}"
+
+
+def test_quality_score_expected_value_of_1_to_5_labels(tmp_path: Path):
+    """FineMath-style scorer: a fastText model on __label__1..__label__5, score = E[label]."""
+    import fasttext
+
+    from infir.curation.recall import NAN_RETRIES
+
+    demo = Path(__file__).resolve().parents[2] / "data" / "demo"
+
+    def demo_texts(domain: str, keep=lambda d: True) -> list[str]:
+        rows = []
+        for f in sorted((demo / domain).glob("*.jsonl")):
+            for line in f.read_text().splitlines():
+                try:
+                    rows.append(json.loads(line))
+                except ValueError:
+                    pass
+        return [r["text"] for r in rows if keep(r)]
+
+    def chunks(texts: list[str], n: int = 80) -> list[str]:
+        return [" ".join(t.split()[i : i + n]) for t in texts for i in range(0, len(t.split()), n)]
+
+    py = lambda r: r.get("path", "").endswith(".py")  # noqa: E731
+    sources = {  # one real corpus per grade, so the grade is learnable
+        5: chunks(pydoc_topics()),
+        4: chunks(demo_texts("math")),
+        3: chunks(demo_texts("code", py)),
+        2: chunks(demo_texts("code", lambda r: not py(r))),
+        1: chunks(metadata_descriptions()),
+    }
+    train, test = [], {}
+    for label, texts in sources.items():
+        random.Random(label).shuffle(texts)
+        train += [(label, t) for t in texts[40:1000]]
+        test[label] = texts[:40]
+    random.Random(0).shuffle(train)
+    path = tmp_path / "train.txt"
+    path.write_text("".join(f"__label__{y} {t}\n" for y, t in train))
+    for seed in range(NAN_RETRIES):  # this fastText wheel reports NaN at random (see recall._fit)
+        try:
+            model = fasttext.train_supervised(str(path), dim=16, epoch=10, lr=0.5, minCount=1, bucket=10_000,
+                                              seed=seed, thread=1, verbose=0)  # fmt: skip
+            break
+        except RuntimeError:
+            if seed == NAN_RETRIES - 1:
+                raise
+    model.save_model(str(tmp_path / "grade.bin"))
+    assert sorted(model.get_labels()) == [f"__label__{i}" for i in range(1, 6)]
+
+    step = build_step({"type": "quality_score", "model": str(tmp_path / "grade.bin"), "expected_value": True,
+                       "threshold": 3.0, "field": "grade"})  # fmt: skip
+    docs = {y: [{"id": f"{y}-{i}", "text": t} for i, t in enumerate(ts)] for y, ts in test.items()}
+    decisions = {y: step.filter_batch(ds) for y, ds in docs.items()}
+    mean = {y: sum(d["grade"] for d in ds) / len(ds) for y, ds in docs.items()}
+    # the expected value, not the top label: sum(p * label) / sum(p) over all five labels
+    labels, probs = model.predict([docs[4][0]["text"]], k=-1)
+    by_hand = sum(int(lab[-1]) * p for lab, p in zip(labels[0], probs[0])) / sum(probs[0])
+    assert abs(docs[4][0]["grade"] - by_hand) < 1e-6
+    assert all(1.0 <= d["grade"] <= 5.0 for ds in docs.values() for d in ds)
+    assert mean[5] > 4.0 and mean[1] < 2.0 and mean[5] > mean[4] > mean[2] > mean[1], mean
+    assert decisions[5].count(None) >= 35 and decisions[1].count("low_quality_score") >= 35
+    # without expected_value the same model scores P(positive_label), a probability
+    p5 = build_step({"type": "quality_score", "model": str(tmp_path / "grade.bin"), "threshold": 0.5,
+                     "positive_label": "__label__5", "field": "p5"})  # fmt: skip
+    p5.filter_batch(docs[5])
+    assert all(0.0 <= d["p5"] <= 1.0 for d in docs[5]) and any(d["p5"] < d["grade"] - 1 for d in docs[5])
