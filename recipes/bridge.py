@@ -203,15 +203,58 @@ def build_container(cfg: TrainConfig) -> Any:
     )
 
 
+def export_dir(cfg: TrainConfig) -> Path:
+    """Where a stage's final weights land in HF format: the next stage's init.path (recipes/llm.py)."""
+    return Path(cfg.checkpoint.dir) / "export"
+
+
+def export_reference(cfg: TrainConfig) -> Path:
+    """The HF model AutoBridge exports into: the init checkpoint when the stage started from one, else
+    a folder with the recipe's LlamaConfig (the CPU engine's own mapping) and the tokenizer, no weights."""
+    if cfg.init.kind == "hf":
+        return Path(cfg.init.path)
+    from transformers import AutoTokenizer
+
+    from infir.recipes.cpu_engine import hf_config
+
+    if not cfg.data.tokenizer:
+        raise ConfigError("data.tokenizer", "exporting a from-scratch run needs the tokenizer folder")
+    ref = Path(cfg.checkpoint.dir) / "hf_reference"
+    tokenizer = AutoTokenizer.from_pretrained(cfg.data.tokenizer, local_files_only=True)
+    config = hf_config(cfg, tokenizer)
+    config.architectures = ["LlamaForCausalLM"]
+    config.save_pretrained(ref)
+    tokenizer.save_pretrained(ref)
+    return ref
+
+
+def export_hf(cfg: TrainConfig) -> Path:
+    """Megatron torch_dist checkpoint -> HF safetensors in export_dir (run once, on rank 0)."""
+    from megatron.bridge import AutoBridge
+
+    out = export_dir(cfg)
+    bridge = AutoBridge.from_hf_pretrained(str(export_reference(cfg)))
+    bridge.export_ckpt(megatron_path=str(Path(cfg.checkpoint.dir) / "checkpoints"), hf_path=str(out))
+    return out
+
+
 def train(cfg: TrainConfig) -> Any:
-    """Run under torchrun inside the NVIDIA container (launcher/ renders that)."""
+    """Run under torchrun inside the NVIDIA container (launcher/ renders that), then export the final
+    weights to HF format so anneal/SFT/eval (which take HF folders) can start from them."""
+    import torch.distributed as dist
     from megatron.bridge.training.gpt_step import forward_step
 
     container = build_container(cfg)
     if cfg.stage == "sft":
         from megatron.bridge.training.finetune import finetune
 
-        return finetune(container, forward_step)
-    from megatron.bridge.training.pretrain import pretrain
+        result = finetune(container, forward_step)
+    else:
+        from megatron.bridge.training.pretrain import pretrain
 
-    return pretrain(container, forward_step)
+        result = pretrain(container, forward_step)
+    if not dist.is_initialized() or dist.get_rank() == 0:
+        export_hf(cfg)
+    if dist.is_initialized():
+        dist.barrier()
+    return result

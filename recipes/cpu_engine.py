@@ -63,19 +63,14 @@ def lr_factor(cfg: TrainConfig, total_steps: int):
     return factor
 
 
-def build_model(cfg: TrainConfig, tokenizer: Any) -> torch.nn.Module:
-    from transformers import AutoModelForCausalLM, LlamaConfig, LlamaForCausalLM
+def hf_config(cfg: TrainConfig, tokenizer: Any) -> Any:
+    """The recipe's architecture as a transformers LlamaConfig (also the GPU engine's export target)."""
+    from transformers import LlamaConfig
 
-    if cfg.init.kind == "hf":
-        if not Path(cfg.init.path or "").is_dir():
-            from infir.config import ConfigError
-
-            raise ConfigError("init.path", f"not a local Hugging Face model folder: {cfg.init.path!r}")
-        return AutoModelForCausalLM.from_pretrained(cfg.init.path, dtype=torch.float32)
     m = cfg.model
     # Megatron pads the vocabulary the same way (make_vocab_size_divisible_by=128).
     vocab = max(m.vocab_size, math.ceil(len(tokenizer) / 128) * 128)
-    config = LlamaConfig(
+    return LlamaConfig(
         vocab_size=vocab,
         hidden_size=m.hidden_size,
         intermediate_size=m.ffn_hidden_size,
@@ -91,6 +86,18 @@ def build_model(cfg: TrainConfig, tokenizer: Any) -> torch.nn.Module:
         eos_token_id=tokenizer.eos_token_id,
         pad_token_id=tokenizer.pad_token_id,
     )
+
+
+def build_model(cfg: TrainConfig, tokenizer: Any) -> torch.nn.Module:
+    from transformers import AutoModelForCausalLM, LlamaForCausalLM
+
+    if cfg.init.kind == "hf":
+        if not Path(cfg.init.path or "").is_dir():
+            from infir.config import ConfigError
+
+            raise ConfigError("init.path", f"not a local Hugging Face model folder: {cfg.init.path!r}")
+        return AutoModelForCausalLM.from_pretrained(cfg.init.path, dtype=torch.float32)
+    config = hf_config(cfg, tokenizer)
     torch.manual_seed(cfg.seed)
     return LlamaForCausalLM(config)
 

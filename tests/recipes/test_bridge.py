@@ -106,3 +106,23 @@ def test_real_config_container_builds(blend_yaml, tokenizer_dir):
     container = build_container(cfg)
     assert container.train.global_batch_size == 2048 and container.optimizer.lr == 1.4e-3
     assert container.model.num_layers == 16 and container.ddp.use_distributed_optimizer
+
+
+def test_export_reference_is_the_recipe_architecture(tokenizer_dir, tmp_path):
+    # the folder AutoBridge exports a from-scratch pretrain into: config + tokenizer, loadable by transformers
+    from transformers import AutoConfig, AutoTokenizer
+
+    cfg = resolve(get_recipe("pretrain_900b"), overrides=[f"data.tokenizer={tokenizer_dir}",
+                                                           f"checkpoint.dir={tmp_path}"])  # fmt: skip
+    ref = bridge.export_reference(cfg)
+    config = AutoConfig.from_pretrained(ref, local_files_only=True)
+    assert config.architectures == ["LlamaForCausalLM"]
+    assert (config.num_hidden_layers, config.hidden_size, config.intermediate_size) == (16, 2048, 8192)
+    assert (config.num_attention_heads, config.num_key_value_heads, config.vocab_size) == (32, 8, 128256)
+    rope = config.rope_parameters  # transformers 5 keeps theta and the llama3 scaling together
+    assert config.tie_word_embeddings and rope["rope_theta"] == 500000.0 and rope["rope_type"] == "llama3"
+    assert len(AutoTokenizer.from_pretrained(ref)) == len(AutoTokenizer.from_pretrained(tokenizer_dir))
+    assert bridge.export_dir(cfg) == tmp_path / "export"
+    # a stage that starts from a HF checkpoint exports into that checkpoint's architecture
+    sft = resolve(get_recipe("sft"), overrides=[f"init.path={tokenizer_dir}"])
+    assert bridge.export_reference(sft) == tokenizer_dir
