@@ -9,6 +9,9 @@ PY=${PYTHON:-python3}
 if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
   need=()
   for pkg in slurm-wlm munge; do dpkg -s "$pkg" >/dev/null 2>&1 || need+=("$pkg"); done
+  # a bare Debian/Ubuntu python3 ships without venv/pip
+  command -v "$PY" >/dev/null || need+=(python3)
+  "$PY" -c "import venv, ensurepip" 2>/dev/null || need+=(python3-venv python3-pip)
   if [ ${#need[@]} -gt 0 ]; then
     echo "[setup] apt-get install ${need[*]}"
     export DEBIAN_FRONTEND=noninteractive
