@@ -10,6 +10,8 @@ cached on a `TextStats` object that all four filters read.
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
+from contextlib import contextmanager
 from functools import cached_property
 from typing import Any
 
@@ -26,187 +28,115 @@ PUNCTUATION_SET = frozenset(PUNCTUATION).union(TERMINAL_PUNCTUATION)
 
 #: spaCy's Sentencizer default punctuation (spacy/pipeline/sentencizer.pyx), used to count sentences
 SENT_PUNCT = frozenset(
-    [
-        "!",
-        ".",
-        "?",
-        "։",
-        "؟",
-        "۔",
-        "܀",
-        "܁",
-        "܂",
-        "߹",
-        "।",
-        "॥",
-        "၊",
-        "။",
-        "።",
-        "፧",
-        "፨",
-        "᙮",
-        "᜵",
-        "᜶",
-        "᠃",
-        "᠉",
-        "᥄",
-        "᥅",
-        "᪨",
-        "᪩",
-        "᪪",
-        "᪫",
-        "᭚",
-        "᭛",
-        "᭞",
-        "᭟",
-        "᰻",
-        "᰼",
-        "᱾",
-        "᱿",
-        "‼",
-        "‽",
-        "⁇",
-        "⁈",
-        "⁉",
-        "⸮",
-        "⸼",
-        "꓿",
-        "꘎",
-        "꘏",
-        "꛳",
-        "꛷",
-        "꡶",
-        "꡷",
-        "꣎",
-        "꣏",
-        "꤯",
-        "꧈",
-        "꧉",
-        "꩝",
-        "꩞",
-        "꩟",
-        "꫰",
-        "꫱",
-        "꯫",
-        "﹒",
-        "﹖",
-        "﹗",
-        "！",
-        "．",
-        "？",
-        "𐩖",
-        "𐩗",
-        "𑁇",
-        "𑁈",
-        "𑂾",
-        "𑂿",
-        "𑃀",
-        "𑃁",
-        "𑅁",
-        "𑅂",
-        "𑅃",
-        "𑇅",
-        "𑇆",
-        "𑇍",
-        "𑇞",
-        "𑇟",
-        "𑈸",
-        "𑈹",
-        "𑈻",
-        "𑈼",
-        "𑊩",
-        "𑑋",
-        "𑑌",
-        "𑗂",
-        "𑗃",
-        "𑗉",
-        "𑗊",
-        "𑗋",
-        "𑗌",
-        "𑗍",
-        "𑗎",
-        "𑗏",
-        "𑗐",
-        "𑗑",
-        "𑗒",
-        "𑗓",
-        "𑗔",
-        "𑗕",
-        "𑗖",
-        "𑗗",
-        "𑙁",
-        "𑙂",
-        "𑜼",
-        "𑜽",
-        "𑜾",
-        "𑩂",
-        "𑩃",
-        "𑪛",
-        "𑪜",
-        "𑱁",
-        "𑱂",
-        "𖩮",
-        "𖩯",
-        "𖫵",
-        "𖬷",
-        "𖬸",
-        "𖭄",
-        "𛲟",
-        "𝪈",
-        "｡",
-        "。",
-    ]
+    "!.?։؟۔܀܁܂߹।॥၊။።፧፨᙮᜵᜶᠃᠉᥄᥅᪨᪩᪪᪫᭚᭛᭞᭟᰻᰼᱾᱿‼‽⁇⁈⁉⸮⸼꓿꘎꘏꛳꛷꡶꡷꣎꣏꤯꧈꧉꩝꩞꩟꫰꫱꯫﹒﹖﹗！．？𐩖𐩗𑁇𑁈𑂾𑂿𑃀𑃁𑅁𑅂𑅃𑇅𑇆𑇍𑇞𑇟𑈸𑈹𑈻𑈼𑊩𑑋𑑌𑗂𑗃𑗉𑗊𑗋𑗌𑗍𑗎𑗏𑗐𑗑𑗒𑗓𑗔𑗕𑗖𑗗𑙁𑙂𑜼𑜽𑜾𑩂𑩃𑪛𑪜𑱁𑱂𖩮𖩯𖫵𖬷𖬸𖭄𛲟𝪈｡。"
 )
 
 
 def nlp() -> Any:
-    """The blank English spaCy pipeline datatrove uses (loaded once per process)."""
+    """The blank English spaCy pipeline datatrove uses (loaded once per process), lean lexemes.
+
+    spaCy computes every lexical attribute getter (shape, like_num, like_url, ...) for each new lexeme,
+    which was a quarter of our tokenizing time; we only read IS_SPACE and IS_PUNCT, and the tokenizer
+    itself reads only ORTH. Our own vocab gets a fresh getter dict (spaCy's defaults stay untouched), so
+    token texts and the two flags are unchanged (tests/curation_steps/test_textstats_oracle.py).
+    """
     global _NLP
     if _NLP is None:
         import spacy
+        from spacy.attrs import IS_PUNCT, IS_SPACE
 
-        _NLP = spacy.blank("en")
+        pipe = spacy.blank("en")
+        full = pipe.vocab.lex_attr_getters
+        pipe.vocab.lex_attr_getters = {attr: full[attr] for attr in (IS_PUNCT, IS_SPACE)}
+        _NLP = pipe
     return _NLP
 
 
+@contextmanager
+def memory_zone() -> Iterator[None]:
+    """spaCy memory zone that nests: spaCy's own must not be nested (the inner exit ends the outer one)."""
+    if nlp().vocab.in_memory_zone:
+        yield
+        return
+    with nlp().memory_zone():
+        yield
+
+
 def tokens(text: str) -> list[Any]:
-    """Raw spaCy tokens (whitespace tokens included); call inside `nlp().memory_zone()`."""
-    tok = nlp().tokenizer
-    return list(tok(text))
+    """Raw spaCy tokens (whitespace tokens included); call inside `memory_zone()`."""
+    return list(nlp().tokenizer(text))
 
 
 #: whitespace-free chunk -> its stripped spaCy tokens; bounded so a long run cannot grow without limit
 _CHUNK_CACHE: dict[str, tuple[str, ...]] = {}
 CACHE_LIMIT = 1_000_000
 
+#: a chunk that is letters ending in a lowercase one, plus at most one of .,;:!? (see _plain_tokens)
+_PLAIN = re.compile(r"([A-Za-z]*[a-z])([.,;:!?]?)")
 
-def _cross_chunk_risk() -> re.Pattern[str]:
-    """Text where spaCy's special-case matcher could act across a single space (e.g. `x' ''y`).
+
+def clear_caches() -> None:
+    """Forget every tokenized chunk (benchmarks time cold passes; tests start from a known state)."""
+    _CHUNK_CACHE.clear()
+
+
+def _plain_tokens(chunk: str) -> tuple[str, ...] | None:
+    """spaCy's tokens for a plain word chunk without calling spaCy, or None when spaCy is needed.
+
+    Letters have no prefix or infix rule and a trailing .,;:!? after a lowercase letter is always a
+    suffix, so spaCy yields (word, punct) unless a special case (e.g. "Dont", "Dr.") applies to the chunk
+    or to the word. The oracle test compares this with spaCy on real text and on every special case.
+    """
+    m = _PLAIN.fullmatch(chunk)
+    if m is None:
+        return None
+    rules = _special_rules()
+    word, punct = m.groups()
+    if chunk in rules or word in rules:
+        return None
+    return (word, punct) if punct else (word,)
+
+
+_RULES: frozenset[str] | None = None
+_RISK: re.Pattern[str] | None = None
+_MULTI: re.Pattern[str] | None = None
+
+
+def _special_rules() -> frozenset[str]:
+    global _RULES
+    if _RULES is None:
+        _RULES = frozenset(nlp().tokenizer.rules)
+    return _RULES
+
+
+def _cross_chunk_patterns() -> tuple[re.Pattern[str], re.Pattern[str]]:
+    """(risk, multi): text where spaCy's special-case matcher could act across a space, and the rules
+    that only that matcher applies.
 
     spaCy tokenizes each whitespace-free chunk on its own, except that its special-case matcher runs over
     the whole token sequence: a special case that affix splitting cuts into several tokens ("''", ":-)")
-    can be matched across one space and then blocks the in-chunk match. Documents containing such a
-    "head tail" pair are tokenized whole, like datatrove does; all others use the chunk cache.
+    can be matched across spaces. Such a match is then dropped (its text holds a space), but it still
+    blocks an overlapping in-chunk match. `risk` finds every such "head tail" text (any subset of the
+    rule's token boundaries replaced by one space); `multi` finds the in-chunk candidates.
     """
-    global _RISK
-    if _RISK is None:
-        tok = nlp().tokenizer
-        plain = __import__("spacy").blank("en").tokenizer
+    global _RISK, _MULTI
+    if _RISK is None or _MULTI is None:
+        import spacy
+
+        plain = spacy.blank("en").tokenizer
         plain.rules = {}
-        pieces = set()
-        for rule in tok.rules:
+        pieces, multi = set(), []
+        for rule in _special_rules():
             parts = [t.text for t in plain(rule)]
-            # a cross-space match needs the space at one of the rule's own token boundaries
-            for j in range(1, len(parts)):
-                pieces.add("".join(parts[:j]) + " " + "".join(parts[j:]))
-        _RISK = re.compile(_trie_regex(pieces))
-        multi = [r for r in tok.rules if len(plain(r)) > 1]
-        global _MULTI
+            if len(parts) > 1:
+                multi.append(rule)
+            for mask in range(1, 2 ** (len(parts) - 1)):
+                seps = [" " if mask >> j & 1 else "" for j in range(len(parts) - 1)]
+                pieces.add(parts[0] + "".join(s + p for s, p in zip(seps, parts[1:])))
+        # a lookahead finds overlapping matches too: every cross-space match must get its window
+        _RISK = re.compile("(?=(" + _trie_regex(pieces) + "))")
         _MULTI = re.compile("|".join(re.escape(r) for r in sorted(multi, key=len, reverse=True)))
-    return _RISK
-
-
-_RISK: re.Pattern[str] | None = None
+    return _RISK, _MULTI
 
 
 def _trie_regex(words: set[str]) -> str:
@@ -229,18 +159,56 @@ def _trie_regex(words: set[str]) -> str:
     return build(trie)
 
 
-_MULTI: re.Pattern[str] | None = None
+_WS = re.compile(r"\s")
 
 
-def _needs_whole_doc(text: str) -> bool:
-    """A cross-space special-case match only matters when it overlaps a real in-chunk special case."""
-    for m in _cross_chunk_risk().finditer(text):
-        a = max(text.rfind(c, 0, m.start()) for c in " \n\t\r") + 1
-        ends = [i for i in (text.find(c, m.end()) for c in " \n\t\r") if i != -1]
-        window = text[a : min(ends) if ends else len(text)]
-        if _MULTI.search(window):
-            return True
-    return False
+def _special_windows(text: str) -> list[tuple[int, int]]:
+    """Whitespace-bounded [start, end) spans that spaCy must tokenize as one piece.
+
+    Each cross-space risk match widens to the chunks it touches; overlapping windows merge, so no matcher
+    match crosses a window edge, and a window tokenized alone gives the same tokens as inside the whole
+    document (spaCy's overlap filter only compares overlapping matches). A window matters only if it
+    holds an in-chunk multi-token special case that the cross-space match could block.
+    """
+    risk, multi = _cross_chunk_patterns()
+    windows: list[tuple[int, int]] = []
+    for m in risk.finditer(text):
+        start, end = m.start(), m.start() + len(m[1])
+        a = max(text.rfind(c, 0, start) for c in " \n\t\r") + 1
+        ws = _WS.search(text, end)
+        b = ws.start() if ws else len(text)
+        if windows and a <= windows[-1][1]:
+            windows[-1] = (windows[-1][0], max(b, windows[-1][1]))
+        else:
+            windows.append((a, b))
+    return [(a, b) for a, b in windows if multi.search(text, a, b)]
+
+
+def _chunk_words(chunks: list[str], out: list[str]) -> None:
+    """Append the words of whitespace-free chunks to `out`, tokenizing only chunks never seen before."""
+    cache = _CHUNK_CACHE
+    if len(cache) + len(chunks) > CACHE_LIMIT:  # bounded memory; cleared before, so all of ours stay
+        cache.clear()
+    unseen = []
+    for c in dict.fromkeys(chunks):
+        if c not in cache:
+            plain = _plain_tokens(c)
+            if plain is None:
+                unseen.append(c)
+            else:
+                cache[c] = plain
+    if unseen:
+        # one spaCy call for all unseen chunks; " \n " between them: no special case spans a newline
+        k, cur = 0, []
+        for tok in nlp().tokenizer(" \n ".join(unseen)):
+            if tok.is_space:  # the separator: the current chunk is complete
+                cache[unseen[k]] = tuple(cur)
+                k, cur = k + 1, []
+            else:
+                cur.append(tok.text)
+        cache[unseen[k]] = tuple(cur)
+    for c in chunks:
+        out.extend(cache[c])
 
 
 def split_words(text: str) -> list[str]:
@@ -248,37 +216,24 @@ def split_words(text: str) -> list[str]:
 
     The words of a text are the concatenated words of its `text.split()` chunks (spaCy cuts at
     whitespace; whitespace runs only yield whitespace tokens, which datatrove strips). Each distinct chunk
-    is tokenized once per process (one spaCy call per document for all its unseen chunks, separated by
-    newlines so no special case can match across them) and then served from a cache. The datatrove
-    agreement test checks the equivalence on real text.
+    is tokenized once per process and then served from a cache; only the few windows where a special case
+    could act across a space are tokenized in place. The datatrove agreement test and the oracle test
+    check the equivalence on real text.
     """
-    if _needs_whole_doc(text):
-        with nlp().memory_zone():
-            return [s for s in (t.text.strip() for t in nlp().tokenizer(text)) if s]
-    chunks = text.split()
-    cache = _CHUNK_CACHE
-    unseen = [c for c in dict.fromkeys(chunks) if c not in cache]
-    if unseen:
-        if len(cache) + len(unseen) > CACHE_LIMIT:
-            cache.clear()
-        with nlp().memory_zone():
-            k, cur = 0, []
-            for tok in nlp().tokenizer(" \n ".join(unseen)):
-                if tok.is_space:  # the separator: the current chunk is complete
-                    cache[unseen[k]] = tuple(cur)
-                    k, cur = k + 1, []
-                else:
-                    cur.append(tok.text)
-            cache[unseen[k]] = tuple(cur)
     out: list[str] = []
-    for c in chunks:
-        out.extend(cache[c])
+    with memory_zone():
+        pos = 0
+        for a, b in _special_windows(text):
+            _chunk_words(text[pos:a].split(), out)
+            out.extend(s for s in (t.text.strip() for t in nlp().tokenizer(text[a:b])) if s)
+            pos = b
+        _chunk_words(text[pos:].split() if pos else text.split(), out)
     return out
 
 
 def count_sentences(text: str) -> int:
     """datatrove `len(split_into_sentences(text, "en"))`: spaCy Sentencizer boundaries, empty ones dropped."""
-    with nlp().memory_zone():
+    with memory_zone():
         doc = nlp().tokenizer(text)
         n = len(doc)
         if n == 0:

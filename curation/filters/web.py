@@ -22,7 +22,7 @@ from infir.curation.filters.textstats import (
     TERMINAL_PUNCTUATION,
     TextStats,
     count_sentences,
-    nlp,
+    memory_zone,
 )
 from infir.curation.registry import register_step
 
@@ -336,5 +336,5 @@ class FineWebFilters(Step):
         return self.fineweb.check(st if text == st.text else TextStats(text))
 
     def filter_batch(self, docs: Sequence[Doc]) -> list[str | None]:
-        with nlp().memory_zone():  # one spaCy memory zone per batch: vocab does not grow across batches
+        with memory_zone():  # one spaCy memory zone per batch: vocab does not grow across batches
             return [self.filter(d) for d in docs]
