@@ -66,8 +66,11 @@ def run_datatrove(texts: list[str]) -> tuple[list[str | None], float]:
 
 
 def run_ours(texts: list[str]) -> tuple[list[str | None], float]:
+    from infir.curation.filters import textstats
     from infir.curation.filters.web import FineWebFilters
 
+    # every timed pass starts cold: a chunk cache kept warm from an earlier pass would flatter us
+    textstats.clear_caches()
     step = FineWebFilters()
     docs = [{"id": str(i), "text": t} for i, t in enumerate(texts)]
     t0 = time.perf_counter()
