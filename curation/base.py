@@ -133,7 +133,11 @@ class Step:
 
 
 class GlobalStep(Step):
-    """A step that must see every shard before deciding (exact/near dedup)."""
+    """A step that must see every shard before deciding (exact/near dedup, corpus-wide top-K recall)."""
+
+    def is_global(self) -> bool:
+        """Whether this configured instance needs `fit` (a step may need it in one mode only)."""
+        return True
 
     def fit(self, shards: Mapping[str, Callable[[], Iterable[Doc]]], workdir: Path) -> None:
         """See every input shard of this step (name -> a callable that opens it and yields its docs) and

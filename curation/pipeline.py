@@ -129,13 +129,17 @@ class Phase:
     @property
     def global_step(self) -> tuple[str, GlobalStep] | None:
         label, step = self.steps[0] if self.steps else ("", None)
-        return (label, step) if isinstance(step, GlobalStep) else None
+        return (label, step) if is_global(step) else None
+
+
+def is_global(step: Step | None) -> bool:
+    return isinstance(step, GlobalStep) and step.is_global()
 
 
 def split_phases(steps: list[tuple[str, Step]]) -> list[Phase]:
     phases = [Phase(0, [])]
     for label, step in steps:
-        if isinstance(step, GlobalStep):
+        if is_global(step):
             phases.append(Phase(len(phases), []))
         phases[-1].steps.append((label, step))
     return phases

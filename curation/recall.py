@@ -2,22 +2,27 @@
 
 `train_recall` trains and reports precision/recall on a held-out split; iterations add the documents the
 previous model recalls from the negatives pool as new positives. The `recall` step scores documents with
-a trained model (P(__label__positive) written to a field) and keeps those >= threshold, or the top-K per
-batch by score.
+a trained model (P(__label__positive) written to a field) and keeps those >= threshold, or, with `top_k`,
+the K best-scoring documents of the whole corpus: then it is a GlobalStep whose `fit` scores every shard
+(per-shard top-K saved, so a rerun skips scored shards) and fixes the cutoff; ties at the cutoff go to the
+smaller document id, so exactly K are kept whatever the batch size, shard order or executor.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import heapq
+import itertools
+import json
 import random
 import tempfile
-from collections.abc import Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from infir.config import ConfigError, validate
-from infir.curation.base import Doc, Step
+from infir.curation.base import Doc, GlobalStep
 from infir.curation.registry import register_step
 from infir.curation.scorers import fasttext_scores
 
@@ -107,7 +112,7 @@ def train_recall(
 
 
 @register_step("recall")
-class Recall(Step):
+class Recall(GlobalStep):
     reasons = ("below_recall_threshold", "not_top_k")
 
     @dataclass
@@ -115,7 +120,7 @@ class Recall(Step):
         model: str = ""
         field: str = "recall_score"  # shadows dataclasses.field below, hence the module prefix
         threshold: float = dataclasses.field(default=0.5, metadata={"ge": 0, "le": 1})
-        #: keep only the top-K documents of each batch by score (0 = use `threshold`)
+        #: keep only the K best-scoring documents of the whole corpus (0 = keep score >= `threshold`)
         top_k: int = dataclasses.field(default=0, metadata={"ge": 0})
 
         def validate(self) -> None:
@@ -127,6 +132,38 @@ class Recall(Step):
     def __init__(self, cfg: Config) -> None:
         self.cfg = cfg
         self._model: Any = None
+        #: the K-th best (-score, id) of the corpus, set by fit(); None with top_k = keep all
+        self._cutoff: tuple[float, str] | None = None
+        self._fitted = False
+
+    def is_global(self) -> bool:
+        return self.cfg.top_k > 0  # threshold mode decides per document, no corpus pass needed
+
+    def fit(self, shards: Mapping[str, Callable[[], Iterable[Doc]]], workdir: Path) -> None:
+        if self._model is None:
+            self.setup()
+        k, best = self.cfg.top_k, []
+        for name in sorted(shards):
+            path = Path(workdir) / "top_k" / f"{name}.json"
+            if not path.is_file():  # this shard's K best as (-score, id): the corpus K best are among them
+                path.parent.mkdir(parents=True, exist_ok=True)
+                top = heapq.nsmallest(k, self._scored(shards[name]()))
+                tmp = path.with_suffix(".tmp")
+                tmp.write_text(json.dumps(top))
+                tmp.replace(path)
+            best = heapq.nsmallest(k, best + [tuple(x) for x in json.loads(path.read_text())])
+        self._cutoff = best[-1] if len(best) == k else None
+        self._fitted = True
+
+    def _scored(self, docs: Iterable[Doc], batch: int = 1000) -> Iterable[tuple[float, str]]:
+        chunk: list[Doc] = []
+        for doc in itertools.chain(docs, [None]):  # None flushes the last chunk
+            if doc is not None:
+                chunk.append(doc)
+            if chunk and (doc is None or len(chunk) == batch):
+                scores = fasttext_scores(self._model, [d["text"] for d in chunk], POS)
+                yield from ((-s, str(d["id"])) for d, s in zip(chunk, scores))
+                chunk = []
 
     def setup(self) -> None:
         import fasttext
@@ -142,6 +179,11 @@ class Recall(Step):
         for d, s in zip(docs, scores):
             d[self.cfg.field] = s
         if self.cfg.top_k > 0:
-            keep = set(sorted(range(len(docs)), key=lambda i: -scores[i])[: self.cfg.top_k])
-            return [None if i in keep else "not_top_k" for i in range(len(docs))]
+            if not self._fitted:
+                raise RuntimeError("recall: top_k needs fit(shards, workdir) over the corpus first")
+            cut = self._cutoff
+            return [
+                None if cut is None or (-s, str(d["id"])) <= cut else "not_top_k"
+                for d, s in zip(docs, scores)
+            ]
         return [None if s >= self.cfg.threshold else "below_recall_threshold" for s in scores]

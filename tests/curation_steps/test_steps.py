@@ -102,8 +102,15 @@ def test_train_recall_and_recall_step(tmp_path: Path):
     decisions = step.filter_batch(docs)
     kept = [d["id"] for d, r in zip(docs, decisions) if r is None]
     assert sum(k.startswith("p") for k in kept) > 0.8 * len(kept) and all("recall_score" in d for d in docs)
+    # top_k is corpus-wide: fit() sees every shard, then any batch split keeps the same K documents
     top = Recall(Recall.Config(model=str(tmp_path / "recall.bin"), top_k=10))
-    assert sum(r is None for r in top.filter_batch(docs)) == 10
+    with pytest.raises(RuntimeError, match="fit"):
+        top.filter_batch(docs[:5])
+    top.fit({"a": lambda: docs[::2], "b": lambda: docs[1::2]}, tmp_path / "fit")
+    best = sorted(docs, key=lambda d: (-d["recall_score"], d["id"]))[:10]
+    kept_top = [d["id"] for b in range(0, len(docs), 7) for d, r in zip(docs[b : b + 7], top.filter_batch(docs[b : b + 7])) if r is None]  # fmt: skip
+    assert sorted(kept_top) == sorted(d["id"] for d in best)
+    _top_k_in_a_pipeline(tmp_path, docs)
     # the same model as a pluggable quality scorer
     qs = QualityScore(QualityScore.Config(model=str(tmp_path / "recall.bin"), threshold=0.5, field="q"))
     qs.setup()
@@ -112,6 +119,34 @@ def test_train_recall_and_recall_step(tmp_path: Path):
     )
     with pytest.raises(ConfigError, match="model"):
         build_step({"type": "recall"})
+
+
+def _top_k_in_a_pipeline(tmp_path: Path, docs: list[dict]) -> None:
+    """The runner gives recall top_k its own phase: 3 shards, batches of 16, exactly the corpus top 10."""
+    from infir.curation.pipeline import PipelineConfig, run_pipeline
+
+    src = tmp_path / "shards"
+    src.mkdir()
+    for s in range(3):
+        rows = [{"id": d["id"], "text": d["text"]} for d in docs[s::3]]
+        (src / f"s{s}.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    steps = [
+        {"type": "math_colon_ending"},
+        {"type": "recall", "model": str(tmp_path / "recall.bin"), "top_k": 10},
+    ]
+    cfg = PipelineConfig(name="topk", steps=steps, batch_size=16)
+    report = run_pipeline(cfg, src, tmp_path / "out", quiet=True)
+    kept = [json.loads(x)["id"] for f in sorted((tmp_path / "out" / "kept").glob("*.jsonl"))
+            for x in f.read_text().splitlines()]  # fmt: skip
+    survivors = report.steps["math_colon_ending"].docs_out
+    assert report.steps["recall"].dropped_docs == {"not_top_k": survivors - 10}
+    assert len(kept) == 10
+    # the top 10 of what math_colon_ending passed, by the scores the step wrote on `docs` earlier
+    pool = [d for d in docs if not d["text"].rstrip().endswith((":", "："))]
+    assert survivors == len(pool) < len(docs)
+    assert sorted(kept) == sorted(
+        d["id"] for d in sorted(pool, key=lambda d: (-d["recall_score"], d["id"]))[:10]
+    )
 
 
 def test_train_recall_cli(tmp_path: Path):
