@@ -103,7 +103,9 @@ def build_model(cfg: TrainConfig, tokenizer: Any) -> torch.nn.Module:
 
 
 def _checkpoints(run_dir: Path) -> list[Path]:
-    return sorted((run_dir / "checkpoints").glob("step_*"), key=lambda p: int(p.name.split("_")[1]))
+    # complete ones only: a job killed mid-save (preempted, requeued) leaves a step_N.tmp folder behind
+    done = [p for p in (run_dir / "checkpoints").glob("step_*") if p.name.split("_")[1].isdigit()]
+    return sorted(done, key=lambda p: int(p.name.split("_")[1]))
 
 
 def _save(run_dir: Path, model, tokenizer, optimizer, scheduler, step: int, samples: int, keep: int) -> Path:

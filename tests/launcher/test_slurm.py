@@ -134,42 +134,95 @@ def test_failed_parent_cancels_children(slurm, tmp_path):
     assert not (tmp_path / "child_ran").exists() and not (tmp_path / "bad/DONE").exists()
 
 
-COUNTER = """
-import json, os, sys, time
-state = sys.argv[1]; total = int(sys.argv[2])
-step = json.load(open(state))["step"] if os.path.exists(state) else 0
-with open(state + ".log", "a") as log:
-    log.write(f"start {step} restart {os.environ.get('SLURM_RESTART_COUNT', '0')}\\n")
-while step < total:
-    time.sleep(0.25)
-    step += 1
-    tmp = state + ".tmp"
-    json.dump({"step": step}, open(tmp, "w")); os.replace(tmp, state)  # an atomic 'checkpoint'
-"""
+# Long enough that the job is still training when the first checkpoint shows up and the signal lands
+# (~0.25 s a step with its saves on one core, ~7 s a run); a checkpoint every 2 steps, so the resume point
+# is well inside the run.
+STEPS, SAVE_EVERY = 30, 2
+
+
+def _checkpoint_steps(ckpt_dir: Path) -> list[int]:
+    """Steps of the complete checkpoints (an interrupted save is a step_N.tmp folder)."""
+    names = [p.name for p in (ckpt_dir / "checkpoints").glob("step_*")]
+    return sorted(int(n.split("_")[1]) for n in names if n.split("_")[1].isdigit())
+
+
+def _trajectory(ckpt_dir: Path) -> list[dict]:
+    return [json.loads(row) for row in (ckpt_dir / "metrics.jsonl").read_text().splitlines()]
 
 
 @pytest.mark.slow
-def test_preemption_signal_requeues_and_resumes(slurm, tmp_path):
-    script = tmp_path / "counter.py"
-    script.write_text(COUNTER)
-    state = tmp_path / "state.json"
-    stage = Stage("train", [sys.executable, str(script), str(state), "40"])
+def test_preemption_requeues_training_and_resumes_exactly(
+    slurm, tmp_path, monkeypatch, request, tokenizer_dir, blend_yaml
+):
+    """`infir train pretrain_tiny` under SLURM, sent the preemption signal after its first checkpoint:
+    the rendered script's trap requeues it, the rerun resumes from the checkpoint, and the per-step
+    losses equal an uninterrupted run's exactly."""
+    import torch
+
+    from infir.config import resolve
+    from infir.recipes.cpu_engine import train
+    from infir.recipes.registry import get_recipe
+
+    monkeypatch.setenv("PATH", f"{Path(sys.executable).parent}:{os.environ['PATH']}")  # sbatch exports it
+    # Float sums depend on the thread count: the job and the in-process reference both use one thread.
+    monkeypatch.setenv("OMP_NUM_THREADS", "1")
+    overrides = [f"data.blend={blend_yaml}", f"data.tokenizer={tokenizer_dir}",
+                 f"train.train_steps={STEPS}", f"checkpoint.save_interval={SAVE_EVERY}"]  # fmt: skip
+    ckpt = tmp_path / "train" / "ckpt"
+    stage = Stage("train", ["infir", "train", "pretrain_tiny", *overrides, f"checkpoint.dir={ckpt}"])
     (sub,) = submit_chain(Chain([stage]), slurm, tmp_path)
-    deadline = time.time() + 60
-    while not (state.exists() and int(re.search(r"\d+", state.read_text()).group()) >= 5):
-        assert time.time() < deadline, "the job never started counting"
-        time.sleep(0.2)
+    # a failed assertion must not leave the job holding the shared node (a no-op once it has finished)
+    request.addfinalizer(lambda: subprocess.run(["scancel", sub.job_id], capture_output=True))
+    log_name = f"train_{sub.job_id}.out"
+
+    deadline = time.time() + 120
+    while not _checkpoint_steps(ckpt):
+        info = _job(sub.job_id)
+        assert info.get("JobState") in ("PENDING", "RUNNING", "CONFIGURING"), info
+        assert time.time() < deadline, "no checkpoint within 120 s"
+        time.sleep(0.1)
     # what SLURM does before preemption / the time limit: the preemption signal to the batch shell
     subprocess.run(["scancel", "--batch", "--signal=USR1", sub.job_id], check=True)
+    # the trap's `scontrol requeue` sends the job back to PENDING (had training finished first: COMPLETED)
+    while _job(sub.job_id).get("JobState") not in ("PENDING", "COMPLETED", "FAILED"):
+        assert time.time() < deadline + 60, _job(sub.job_id)
+        time.sleep(0.1)
+    assert _job(sub.job_id).get("JobState") == "PENDING", "training ended before the signal: raise STEPS"
+    # A kill can land inside a save, leaving a partial step_N.tmp; leave one on purpose (the next save's
+    # folder) so every run checks that the resume skips it, whatever the kill's timing was this time.
+    partial = ckpt / "checkpoints" / f"step_{max(_checkpoint_steps(ckpt)) + SAVE_EVERY:07d}.tmp"
+    partial.mkdir(exist_ok=True)
+    (partial / "model.safetensors").write_bytes(b"\0" * 16)
     # SLURM holds a requeued job back ~2 minutes (BeginTime); a test need not wait that out
-    while _job(sub.job_id).get("JobState") not in ("PENDING", "COMPLETED") and time.time() < deadline + 60:
-        time.sleep(0.2)
     subprocess.run(["scontrol", "update", f"JobId={sub.job_id}", "StartTime=now"], capture_output=True)
+
+    # The uninterrupted reference, in-process while the requeued job runs (each on one of the 2 cores).
+    ref_dir = tmp_path / "reference"
+    cfg = resolve(get_recipe("pretrain_tiny"), overrides=[*overrides, f"checkpoint.dir={ref_dir}"])
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        reference = train(cfg)
+    finally:
+        torch.set_num_threads(threads)
+    assert reference.resumed_from == 0 and len(reference.losses) == STEPS
+
     jobs = _wait([sub.job_id], timeout=240)
-    assert jobs[sub.job_id]["JobState"] == "COMPLETED" and int(jobs[sub.job_id]["Restarts"]) >= 1
-    starts = [ln.split() for ln in (tmp_path / "state.json.log").read_text().splitlines()]
-    assert starts[0][:2] == ["start", "0"]
-    assert len(starts) >= 2 and int(starts[1][1]) >= 5 and starts[1][3] != "0"  # resumed, not restarted
-    assert '{"step": 40}' in state.read_text() and stage.is_done(tmp_path)
-    log = next((tmp_path / "train").glob("train_*.out")).read_text()
+    log = (tmp_path / "train" / log_name).read_text()
+    assert jobs[sub.job_id]["JobState"] == "COMPLETED", log[-3000:]
+    assert int(jobs[sub.job_id]["Restarts"]) >= 1
     assert "caught SIGUSR1: requeueing job" in log
+    restarts = [int(r) for r in re.findall(rf"^job {sub.job_id} restart (\d+) on ", log, flags=re.M)]
+    assert restarts[0] == 0 and max(restarts) >= 1, restarts
+    # the rerun picked up a checkpoint from inside the run, not a fresh start and not the final step
+    resumed = [int(s) for s in re.findall(r"^resuming from \S+ \(step (\d+), ", log, flags=re.M)]
+    assert resumed and 0 < resumed[-1] < STEPS and resumed[-1] % SAVE_EVERY == 0, log[-3000:]
+    assert log.count("[pretrain_tiny] done:") == 1
+
+    rows = _trajectory(ckpt)
+    assert [r["step"] for r in rows] == list(range(1, STEPS + 1))  # none missing, none duplicated
+    consumed = [i for r in rows for i in range(*r["samples"])]
+    assert consumed == list(range(STEPS * cfg.train.global_batch_size))  # no sample replayed or skipped
+    assert [r["loss"] for r in rows] == [r["loss"] for r in _trajectory(ref_dir)] == reference.losses
+    assert stage.is_done(tmp_path) and (ckpt / "export" / "model.safetensors").is_file()
+    assert not partial.exists()  # the rerun's own save of that step replaced it
