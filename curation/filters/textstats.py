@@ -4,7 +4,8 @@ datatrove 0.10.1 tokenizes English with a blank spaCy pipeline (`spacy.blank("en
 keeps the stripped, non-empty token texts. Its FineWeb chain re-tokenizes the whole document in Gopher
 repetition, Gopher quality and FineWeb quality, and every kept line again in C4 (sentence counting). Here a
 document is tokenized once (`nlp.tokenizer` alone: the sentencizer never changes tokens) and the words are
-cached on a `TextStats` object that all four filters read.
+cached on a `TextStats` object that all four filters read. The duplicate counters of Gopher repetition and
+FineWeb quality (`dups`, `all_dup_chars`) live here too.
 """
 
 from __future__ import annotations
@@ -250,6 +251,44 @@ def count_sentences(text: str) -> int:
         bounds = starts + [n]
         # a sentence made only of whitespace tokens is stripped to "" and dropped by datatrove
         return sum(1 for a, b in zip(bounds, bounds[1:]) if any(not doc[j].is_space for j in range(a, b)))
+
+
+def dups(items: list[str]) -> tuple[int, int]:
+    """(duplicate elements, duplicate chars): every repeat after the first occurrence counts."""
+    seen: set[str] = set()
+    n = chars = 0
+    for x in items:
+        if x in seen:
+            n += 1
+            chars += len(x)
+        else:
+            seen.add(x)
+    return n, chars
+
+
+def all_dup_chars(joined: str, offsets: list[int], n: int, text_len: int, frac: float) -> int:
+    """datatrove `find_all_duplicate`: chars of repeated n-grams (joined WITHOUT separator), greedy skip.
+
+    `joined` is "".join(words) and `offsets` its word start offsets (plus the end), built once per document:
+    an n-gram is then one slice instead of a join of n words. Without a separator different word
+    sequences can give the same gram, which is why grams stay strings. Stops as soon as
+    `rep / text_len > frac` (the count only grows, so the decision is the same)."""
+    unique: set[str] = set()
+    add = unique.add
+    rep = skip = 0
+    for a, b in zip(offsets, offsets[n:]):
+        if skip:  # datatrove jumps past a repeated gram: its n start positions are not counted
+            skip -= 1
+            continue
+        g = joined[a:b]
+        if g in unique:
+            rep += b - a
+            if rep / text_len > frac:
+                return rep
+            skip = n - 1
+        else:
+            add(g)
+    return rep
 
 
 class TextStats:

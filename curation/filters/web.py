@@ -11,17 +11,22 @@ C4 rewrites `text` to its kept lines, as datatrove does, so later steps see the 
 
 from __future__ import annotations
 
+import math
 import re
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from itertools import accumulate
 
+from infir.config import fail
 from infir.curation.base import Doc, Step
 from infir.curation.filters.textstats import (
     PUNCTUATION_SET,
     TERMINAL_PUNCTUATION,
     TextStats,
+    all_dup_chars,
     count_sentences,
+    dups,
     memory_zone,
 )
 from infir.curation.registry import register_step
@@ -31,39 +36,10 @@ _LINES = re.compile("\n+")
 CITATION = re.compile(r"\[\d*]|\[edit]|\[citation needed]")
 POLICY = ("terms of use", "privacy policy", "cookie policy", "uses cookies", "use of cookies", "use cookies")
 STOP_WORDS = ("the", "be", "to", "of", "and", "that", "have", "with")
-
-
-def _dups(items: list[str]) -> tuple[int, int]:
-    """(duplicate elements, duplicate chars): every repeat after the first occurrence counts."""
-    seen: set[str] = set()
-    n = chars = 0
-    for x in items:
-        if x in seen:
-            n += 1
-            chars += len(x)
-        else:
-            seen.add(x)
-    return n, chars
-
-
-def _all_dup_chars(words: list[str], n: int, text_len: int, frac: float) -> int:
-    """datatrove `find_all_duplicate`: chars of repeated n-grams (joined WITHOUT separator), greedy skip.
-
-    Stops as soon as `rep / text_len > frac` (the count only grows, so the decision is the same)."""
-    unique: set[str] = set()
-    rep = idx = 0
-    last = len(words) - n + 1
-    while idx < last:
-        g = "".join(words[idx : idx + n])
-        if g in unique:
-            rep += len(g)
-            if rep / text_len > frac:
-                return rep
-            idx += n
-        else:
-            unique.add(g)
-            idx += 1
-    return rep
+#: config bounds (infir.config.strict): a fraction of lines/words/chars, a count or length, or -1 for off
+RATIO = {"ge": 0, "le": 1}
+NON_NEG = {"ge": 0}
+OFF_OR_NON_NEG = {"ge": -1}
 
 
 def _stats(doc: Doc) -> TextStats:
@@ -83,14 +59,21 @@ class GopherRepetition(Step):
 
     @dataclass
     class Config:
-        dup_line_frac: float = field(default=0.3, metadata={"ge": 0})
-        dup_para_frac: float = field(default=0.3, metadata={"ge": 0})
-        dup_line_char_frac: float = field(default=0.2, metadata={"ge": 0})
-        dup_para_char_frac: float = field(default=0.2, metadata={"ge": 0})
+        dup_line_frac: float = field(default=0.3, metadata=RATIO)
+        dup_para_frac: float = field(default=0.3, metadata=RATIO)
+        dup_line_char_frac: float = field(default=0.2, metadata=RATIO)
+        dup_para_char_frac: float = field(default=0.2, metadata=RATIO)
         top_n_grams: dict[int, float] = field(default_factory=lambda: {2: 0.2, 3: 0.18, 4: 0.16})
         dup_n_grams: dict[int, float] = field(
             default_factory=lambda: {5: 0.15, 6: 0.14, 7: 0.13, 8: 0.12, 9: 0.11, 10: 0.10}
         )
+
+        def validate(self) -> None:
+            # metadata bounds cannot reach dict entries: n >= 1 words, fractions of the text in [0, 1]
+            for name in ("top_n_grams", "dup_n_grams"):
+                for n, frac in getattr(self, name).items():
+                    if n < 1 or not 0 <= frac <= 1:
+                        fail(f"{name}.{n}", f"needs n >= 1 and 0 <= fraction <= 1, got {n}: {frac!r}")
 
     def __init__(self, cfg: Config | None = None) -> None:
         self.cfg = cfg or self.Config()
@@ -103,13 +86,13 @@ class GopherRepetition(Step):
         if not text:
             return "empty"
         paras = _PARA.split(text.strip())
-        n, chars = _dups(paras)
+        n, chars = dups(paras)
         if c.dup_para_frac and n / len(paras) > c.dup_para_frac:
             return "dup_para_frac"
         if c.dup_para_char_frac and chars / len(text) > c.dup_para_char_frac:
             return "dup_para_char_frac"
         lines = _LINES.split(text)
-        n, chars = _dups(lines)
+        n, chars = dups(lines)
         if c.dup_line_frac and n / len(lines) > c.dup_line_frac:
             return "dup_line_frac"
         if c.dup_line_char_frac and chars / len(text) > c.dup_line_char_frac:
@@ -122,8 +105,9 @@ class GopherRepetition(Step):
             gram, count = Counter(zip(*(words[i:] for i in range(n)))).most_common(1)[0]
             if (sum(map(len, gram)) + n - 1) * count / len(text) > frac:
                 return f"top_{n}_gram"
+        joined, offsets = "".join(words), list(accumulate(map(len, words), initial=0))
         for n, frac in c.dup_n_grams.items():
-            if _all_dup_chars(words, n, len(text), frac) / len(text) > frac:
+            if all_dup_chars(joined, offsets, n, len(text), frac) / len(text) > frac:
                 return f"duplicated_{n}_n_grams"
         return None
 
@@ -138,15 +122,17 @@ class GopherQuality(Step):
 
     @dataclass
     class Config:
-        min_doc_words: int = 50
-        max_doc_words: int = 100000
-        min_avg_word_length: float = 3
-        max_avg_word_length: float = 10
-        max_symbol_word_ratio: float = 0.1
-        max_bullet_lines_ratio: float = 0.9
-        max_ellipsis_lines_ratio: float = 0.3
-        max_non_alpha_words_ratio: float = 0.8
-        min_stop_words: int = 2
+        # 0 turns a rule off (datatrove tests each threshold for truthiness), so 0 is always allowed
+        min_doc_words: int = field(default=50, metadata=NON_NEG)
+        max_doc_words: int = field(default=100000, metadata=NON_NEG)
+        min_avg_word_length: float = field(default=3, metadata=NON_NEG)
+        max_avg_word_length: float = field(default=10, metadata=NON_NEG)
+        #: "#" or ellipses per word: a page can hold more than one per word, so no upper bound
+        max_symbol_word_ratio: float = field(default=0.1, metadata=NON_NEG)
+        max_bullet_lines_ratio: float = field(default=0.9, metadata=RATIO)
+        max_ellipsis_lines_ratio: float = field(default=0.3, metadata=RATIO)
+        max_non_alpha_words_ratio: float = field(default=0.8, metadata=RATIO)
+        min_stop_words: int = field(default=2, metadata=NON_NEG)
         stop_words: list[str] = field(default_factory=lambda: list(STOP_WORDS))
 
     def __init__(self, cfg: Config | None = None) -> None:
@@ -164,9 +150,9 @@ class GopherQuality(Step):
             return "gopher_short_doc"
         if c.max_doc_words and len(lens) > c.max_doc_words:
             return "gopher_long_doc"
-        # datatrove averages with np.mean (float64 pairwise sum); exact ints make the same comparisons here
-        # except at float ties, which np.mean would also hit: keep np.mean's arithmetic to be safe
-        avg = _np_mean(lens)
+        # datatrove averages with np.mean: its float64 partial sums of ints are exact (< 2**53), so the mean
+        # is the correctly rounded sum/len, which is exactly what Python's int / int gives (no words: NaN)
+        avg = sum(lens) / len(lens) if lens else math.nan
         if c.min_avg_word_length and avg < c.min_avg_word_length:
             return "gopher_below_avg_threshold"
         if c.max_avg_word_length and avg > c.max_avg_word_length:
@@ -196,12 +182,6 @@ class GopherQuality(Step):
         return None
 
 
-def _np_mean(values: list[int]) -> float:
-    import numpy as np
-
-    return float(np.mean(values))
-
-
 @register_step("c4_quality")
 class C4Quality(Step):
     """C4 rules; FineWeb runs it with `filter_no_terminal_punct: false`, which is this step's default."""
@@ -212,9 +192,9 @@ class C4Quality(Step):
     class Config:
         filter_no_terminal_punct: bool = False
         remove_citations: bool = True
-        min_num_sentences: int = 5
-        min_words_per_line: int = 3
-        max_word_length: int = 1000
+        min_num_sentences: int = field(default=5, metadata=OFF_OR_NON_NEG)  # -1: off (datatrove)
+        min_words_per_line: int = field(default=3, metadata=NON_NEG)
+        max_word_length: int = field(default=1000, metadata=OFF_OR_NON_NEG)  # -1: off (datatrove)
         filter_lorem_ipsum: bool = True
         filter_javascript: bool = True
         filter_curly_bracket: bool = True
@@ -270,12 +250,13 @@ class FineWebQuality(Step):
 
     @dataclass
     class Config:
-        line_punct_thr: float = 0.12
+        line_punct_thr: float = field(default=0.12, metadata=RATIO)
         line_punct_exclude_zero: bool = False
-        short_line_thr: float = 0.67
-        short_line_length: int = 30
-        char_duplicates_ratio: float = 0.01
-        new_line_ratio: float = 0.3
+        short_line_thr: float = field(default=0.67, metadata=RATIO)
+        short_line_length: int = field(default=30, metadata=NON_NEG)
+        char_duplicates_ratio: float = field(default=0.01, metadata=RATIO)
+        #: newlines per word: a list page can have more than one, so no upper bound
+        new_line_ratio: float = field(default=0.3, metadata=NON_NEG)
 
     def __init__(self, cfg: Config | None = None) -> None:
         self.cfg = cfg or self.Config()
@@ -293,7 +274,7 @@ class FineWebQuality(Step):
             return "line_punct_ratio"
         if sum(1 for line in lines if len(line) <= c.short_line_length) / len(lines) > c.short_line_thr:
             return "short_line_ratio"
-        if _dups(lines)[1] / len(text.replace("\n", "")) > c.char_duplicates_ratio:
+        if dups(lines)[1] / len(text.replace("\n", "")) > c.char_duplicates_ratio:
             return "char_dup_ratio"
         newlines = text.count("\n")
         # whitespace chunks never outnumber spaCy words: tokenize only when the cheap bound cannot decide

@@ -1,0 +1,43 @@
+"""The web filter configs reject out-of-range thresholds with a ConfigError naming the field."""
+
+from __future__ import annotations
+
+import pytest
+
+from infir.config import ConfigError
+from infir.curation.registry import build_step
+
+BAD = [
+    ("gopher_quality", {"min_doc_words": -3}, "min_doc_words"),
+    ("gopher_quality", {"max_non_alpha_words_ratio": 5}, "max_non_alpha_words_ratio"),
+    ("gopher_quality", {"max_bullet_lines_ratio": 1.5}, "max_bullet_lines_ratio"),
+    ("gopher_quality", {"min_avg_word_length": -1}, "min_avg_word_length"),
+    ("gopher_quality", {"min_stop_words": -2}, "min_stop_words"),
+    ("gopher_repetition", {"dup_line_frac": 1.2}, "dup_line_frac"),
+    ("gopher_repetition", {"top_n_grams": {2: 3.0}}, "top_n_grams.2"),
+    ("gopher_repetition", {"dup_n_grams": {0: 0.1}}, "dup_n_grams.0"),
+    ("c4_quality", {"min_num_sentences": -5}, "min_num_sentences"),
+    ("c4_quality", {"max_word_length": -2}, "max_word_length"),
+    ("fineweb_quality", {"line_punct_thr": -0.1}, "line_punct_thr"),
+    ("fineweb_quality", {"char_duplicates_ratio": 2}, "char_duplicates_ratio"),
+    ("fineweb_quality", {"short_line_length": -30}, "short_line_length"),
+]
+
+
+@pytest.mark.parametrize(("kind", "params", "field"), BAD, ids=[f"{k}.{f}" for k, _, f in BAD])
+def test_bad_threshold_fails_naming_the_field(kind, params, field):
+    with pytest.raises(ConfigError) as err:
+        build_step({"type": kind, **params}, "steps[0]")
+    assert err.value.path == f"steps[0].{field}"
+    # the combined step checks the same bounds inside its sections
+    with pytest.raises(ConfigError) as err:
+        build_step({"type": "fineweb_filters", kind: params}, "steps[1]")
+    assert err.value.path == f"steps[1].{kind}.{field}"
+
+
+def test_off_switches_and_edges_are_accepted():
+    # datatrove turns rules off with 0 (and C4 with -1); ratios may sit on their bounds
+    build_step({"type": "gopher_quality", "min_doc_words": 0, "max_non_alpha_words_ratio": 1})
+    build_step({"type": "c4_quality", "min_num_sentences": -1, "max_word_length": -1})
+    build_step({"type": "fineweb_quality", "line_punct_thr": 0.0, "new_line_ratio": 3.0})
+    build_step({"type": "gopher_repetition", "top_n_grams": {2: 0.0}, "dup_line_frac": 0})
