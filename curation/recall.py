@@ -61,8 +61,9 @@ def _fit(pos: list[str], neg: list[str], cfg: TrainConfig, workdir: Path) -> tup
     test, train = rows[:n_test], rows[n_test:]
     path = workdir / "train.txt"
     path.write_text("".join(f"{lab} {_clean(t)}\n" for lab, t in train), encoding="utf-8")
-    # this fastText build reports "Encountered NaN" at random (the same file, seed and settings fail on
-    # about half the runs on some corpora, lr 0.02 as well as 0.5): retry before giving up
+    # fastText itself diverges to "Encountered NaN" on some corpora at small dims (dim 16-100 here; the
+    # official 0.9.3 build fails every time, this wheel about half the time, both never at DeepSeekMath's
+    # dim 256): retry with another seed before giving up, and keep dim at 256 unless you checked
     for attempt in range(NAN_RETRIES):
         try:
             model = fasttext.train_supervised(

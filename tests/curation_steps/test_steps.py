@@ -240,7 +240,7 @@ def test_quality_score_expected_value_of_1_to_5_labels(tmp_path: Path):
     path.write_text("".join(f"__label__{y} {t}\n" for y, t in train))
     for seed in range(NAN_RETRIES):  # this fastText wheel reports NaN at random (see recall._fit)
         try:
-            model = fasttext.train_supervised(str(path), dim=16, epoch=10, lr=0.5, minCount=1, bucket=10_000,
+            model = fasttext.train_supervised(str(path), dim=256, epoch=10, lr=0.5, minCount=1, bucket=10_000,
                                               seed=seed, thread=1, verbose=0)  # fmt: skip
             break
         except RuntimeError:
