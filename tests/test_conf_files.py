@@ -24,6 +24,7 @@ def test_conf_folders_are_all_covered():
         "eval",
         "cluster",
         "pipelines",
+        "vlm",
     }
 
 
@@ -97,3 +98,12 @@ def test_launch_pipelines(path, tmp_path):
 
     chain = load_pipeline(path, tmp_path)
     assert chain.names()
+
+
+@pytest.mark.parametrize("path", _yamls("vlm"), ids=lambda p: p.stem)
+def test_vlm_configs(path):
+    from infir.config import resolve
+    from infir.recipes.vlm.cli import CleanConfig
+
+    cfg = resolve(CleanConfig(), [path])
+    assert cfg.embedder and 0.0 < cfg.threshold < 1.0
