@@ -37,6 +37,10 @@ class BuildIndexConfig:
     def validate(self) -> None:
         if not self.humaneval and not self.jsonl:
             raise ConfigError("jsonl", "nothing to index: pass --humaneval and/or --jsonl NAME=PATH")
+
+    def check_inputs(self) -> None:
+        """Run-time check, not in validate(): a --dry-run (the launcher renders chains before the
+        benchmark files are staged) must resolve without them."""
         for i, b in enumerate(self.jsonl):
             if not Path(b.path).is_file():
                 raise ConfigError(f"jsonl[{i}].path", f"benchmark file {b.path} not found")
@@ -91,6 +95,7 @@ def read_items(name: str, path: Path, fields: list[str]) -> list[tuple[str, str]
 def build_index(cfg: BuildIndexConfig) -> dict:
     from infir.curation.decontam import save_index
 
+    cfg.check_inputs()
     sources = []
     if cfg.humaneval:
         sources.append(("HumanEval", humaneval_path(), HUMANEVAL_FIELDS))

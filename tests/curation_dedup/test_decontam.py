@@ -80,6 +80,8 @@ def test_cli_dry_run_and_errors(tmp_path):
     assert parse_jsonl_spec("m=/d/t.jsonl")["fields"] == []
     with pytest.raises(ConfigError, match=r"jsonl\[0\].path"):
         build_index_cmd.main(["--jsonl", "a=/nope.jsonl", "--out", "o.npz"], standalone_mode=False)
+    # a dry run resolves the config without the files (the launcher renders chains before data is staged)
+    build_index_cmd.main(["--jsonl", "a=/nope.jsonl", "--out", "o.npz", "--dry-run"], standalone_mode=False)
     with pytest.raises(ConfigError, match="nothing to index"):
         build_index_cmd.main(["--out", "o.npz"], standalone_mode=False)
     bad = tmp_path / "bad.jsonl"
