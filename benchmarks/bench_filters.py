@@ -3,7 +3,9 @@
 Both run single-process (one core) over the same real corpus (Python's pydoc topics and the installed
 packages' METADATA long descriptions), in FineWeb's order: Gopher repetition -> Gopher quality -> C4
 (terminal-punctuation rule off) -> FineWeb quality. Prints docs/s/core for each, the ratio, and how many
-documents got the identical decision (keep, or the same drop reason). Target: ratio >= 2.
+documents got the identical decision (keep, or the same drop reason). Target: ratio >= 2. Every timed
+pass starts cold for both: fresh filter objects, and our cross-document chunk cache emptied (datatrove
+keeps nothing between documents: it tokenizes inside a spaCy memory zone).
 
     .venv/bin/python benchmarks/bench_filters.py [--docs N] [--repeat R]
 """
@@ -81,7 +83,9 @@ def run_ours(texts: list[str]) -> tuple[list[str | None], float]:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--docs", type=int, default=800, help="documents in the corpus (default 800)")
-    ap.add_argument("--repeat", type=int, default=1, help="timed passes per implementation (best is kept)")
+    ap.add_argument(
+        "--repeat", type=int, default=1, help="timed passes per implementation, each cold (best is kept)"
+    )
     args = ap.parse_args()
     texts = corpus(args.docs)
     mb = sum(len(t) for t in texts) / 1e6
