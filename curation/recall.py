@@ -61,9 +61,10 @@ def _fit(pos: list[str], neg: list[str], cfg: TrainConfig, workdir: Path) -> tup
     test, train = rows[:n_test], rows[n_test:]
     path = workdir / "train.txt"
     path.write_text("".join(f"{lab} {_clean(t)}\n" for lab, t in train), encoding="utf-8")
-    # fastText itself diverges to "Encountered NaN" on some corpora at small dims (dim 16-100 here; the
-    # official 0.9.3 build fails every time, this wheel about half the time, both never at DeepSeekMath's
-    # dim 256): retry with another seed before giving up, and keep dim at 256 unless you checked
+    # fastText itself (the official 0.9.3 build too) stops with "Encountered NaN" for some seeds on small
+    # corpora: measured on the demo corpus at dim < 256, and at minCount 3 with buckets < 50k or with 20
+    # epochs at lr 0.5; never in 10+ seeds at DeepSeekMath's defaults or at minCount 1, dim 256. Retry
+    # with the next seed before giving up.
     for attempt in range(NAN_RETRIES):
         try:
             model = fasttext.train_supervised(

@@ -50,12 +50,26 @@ def _read_texts(files: tuple[str, ...], option: str) -> list[str]:
 )
 @click.option("--epochs", type=int, default=3, show_default=True, help="Training epochs (DeepSeekMath: 3).")
 @click.option("--lr", type=float, default=0.1, show_default=True, help="Learning rate (DeepSeekMath: 0.1).")
+@click.option(
+    "--min-count", type=int, default=3, show_default=True, help="Drop rarer words (DeepSeekMath: 3)."
+)
+@click.option("--word-ngrams", type=int, default=3, show_default=True, help="Word n-grams (DeepSeekMath: 3).")
 @click.option("--dry-run", is_flag=True, help="Print the resolved config as YAML and exit.")
-def train_recall_cmd(positives, negatives, out, iterations, heldout, bucket, epochs, lr, dry_run) -> None:
+def train_recall_cmd(
+    positives, negatives, out, iterations, heldout, bucket, epochs, lr, min_count, word_ngrams, dry_run
+) -> None:
     """Train a recall classifier (DeepSeekMath settings: dim 256, lr 0.1, word n-grams 3, minCount 3, 3 epochs)."""
     cfg = from_dict(
         TrainConfig,
-        {"iterations": iterations, "heldout": heldout, "bucket": bucket, "epochs": epochs, "lr": lr},
+        {
+            "iterations": iterations,
+            "heldout": heldout,
+            "bucket": bucket,
+            "epochs": epochs,
+            "lr": lr,
+            "min_count": min_count,
+            "word_ngrams": word_ngrams,
+        },  # fmt: skip
         "train_recall",
     )
     if dry_run:

@@ -65,7 +65,7 @@ def train_scorer(path: Path, labelled: list[tuple[int, str]]) -> Path:
 def test_every_step_type_in_one_pipeline_on_the_demo_corpus(tmp_path):
     web, code, math = chunks(texts("web")), chunks(texts("code")), chunks(texts("math"))
     recall = tmp_path / "recall.bin"
-    cfg = TrainConfig(dim=256, word_ngrams=1, bucket=20_000, epochs=20, lr=0.5, heldout=0.2)
+    cfg = TrainConfig(dim=256, word_ngrams=1, min_count=1, bucket=20_000, epochs=20, lr=0.5, heldout=0.2)
     assert train_recall(web + code, math, recall, cfg)["precision"] > 0.9
     scorer = train_scorer(
         tmp_path / "scorer.bin", [(5, t) for t in code] + [(4, t) for t in web] + [(1, t) for t in math]

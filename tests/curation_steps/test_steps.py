@@ -90,7 +90,7 @@ def _corpora():
 def test_train_recall_and_recall_step(tmp_path: Path):
     pos, neg = _corpora()
     # a few hundred docs need more passes than DeepSeekMath's 3 epochs over billions of tokens
-    cfg = TrainConfig(bucket=20_000, iterations=2, heldout=0.2, epochs=20, lr=0.5)
+    cfg = TrainConfig(bucket=20_000, iterations=2, heldout=0.2, epochs=20, lr=0.5, min_count=1, word_ngrams=1)
     metrics = train_recall(pos[:500], neg[:500], tmp_path / "recall.bin", cfg)
     assert metrics["precision"] > 0.8 and metrics["recall"] > 0.8, metrics
     assert len(metrics["history"]) == 2 and metrics["model_bytes"] < 30e6
@@ -158,7 +158,8 @@ def test_train_recall_cli(tmp_path: Path):
     (tmp_path / "pos.jsonl").write_text("".join(json.dumps({"text": t}) + "\n" for t in pos[:300]))
     (tmp_path / "neg.txt").write_text("".join(t + "\n" for t in neg[:300]))
     args = ["--positives", str(tmp_path / "pos.jsonl"), "--negatives", str(tmp_path / "neg.txt"),
-            "--out", str(tmp_path / "m.bin"), "--bucket", "10000", "--epochs", "20", "--lr", "0.5"]  # fmt: skip
+            "--out", str(tmp_path / "m.bin"), "--bucket", "10000", "--epochs", "20", "--lr", "0.5",
+            "--min-count", "1", "--word-ngrams", "1"]  # fmt: skip
     res = CliRunner().invoke(train_recall_cmd, args)
     assert res.exit_code == 0, res.output
     assert (tmp_path / "m.bin").is_file() and "precision" in res.output
