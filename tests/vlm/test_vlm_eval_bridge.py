@@ -2,6 +2,7 @@
 
 import json
 import time
+from pathlib import Path
 
 import pytest
 from typer.testing import CliRunner
@@ -168,3 +169,37 @@ def test_run_suite_accepts_a_dispatcher_dataclass(tmp_path):
         predictions: str
 
     assert run_suite(Suite("ss", "screenspot", str(data), str(preds)), None, tmp_path)["accuracy"] == 1.0
+
+
+def test_stage_data_becomes_bridge_conversations(tmp_path):
+    import dataclasses
+    import json as _json
+
+    from infir.recipes.vlm import bridge
+    from infir.recipes.vlm.synthetic import make_tiny_data
+
+    paths = make_tiny_data(tmp_path / "d", n=4)
+    for split in ("captions", "sft1"):
+        cfg = get_recipe("vlm_stage1_projector")
+        cfg = dataclasses.replace(cfg, data=dataclasses.replace(cfg.data, train=str(paths[split])),
+                                  checkpoint=dataclasses.replace(cfg.checkpoint, save=str(tmp_path / split)))  # fmt: skip
+        out = bridge.stage_bridge_data(cfg)
+        src = [_json.loads(x) for x in paths[split].read_text().splitlines()]
+        rows = [_json.loads(x) for x in out.read_text().splitlines()]
+        assert len(rows) == len(src) >= 4 and bridge_plan(cfg)["dataset.train_data_path"] == str(out)
+        for s, r in zip(src, rows):
+            first = r["conversation"][0]
+            assert first["role"] == "user" and first["content"][0]["type"] == "image"
+            image = Path(first["content"][0]["image"])
+            assert image.is_absolute() and image.is_file() and image.name == Path(s["image"]).name
+            answer = r["conversation"][-1]
+            assert answer["role"] == "assistant"
+            want = s["text"] if "text" in s else s["messages"][-1]["content"]
+            assert answer["content"][-1]["text"] == want
+    bad = paths["captions"].parent / "bad.jsonl"
+    bad.write_text(
+        paths["captions"].read_text().splitlines()[0] + '\n{"image": "missing.png", "text": "x"}\n'
+    )
+    cfg = dataclasses.replace(cfg, data=dataclasses.replace(cfg.data, train=str(bad)))
+    with pytest.raises(ConfigError, match=r"bad.jsonl:2.*image not found"):
+        bridge.stage_bridge_data(cfg)
