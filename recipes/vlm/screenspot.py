@@ -2,8 +2,9 @@
 
 Both clicks and boxes are in normalised [0, 1000] coordinates (gui.py). `run_suite` is the entry point
 of the eval dispatcher (`kind: screenspot`): it scores a predictions file ({"point": [x, y]} or
-{"answer": "<ref>..</ref><point>(x,y)</point>"} per line, in the data's order). It does not generate
-with the model: the tiny CPU VLM cannot ground anything, and a number from it would mean nothing.
+{"answer": "<ref>..</ref><point>(x,y)</point>"} per line, in the data's order). Given a tiny CPU VLM
+checkpoint and no predictions, `predict_clicks` generates them greedily first; a GPU model writes its
+own file. An unparseable answer is a miss, counted as `unparsed`.
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ from infir.recipes.vlm.gui import parse_answer
 @dataclass
 class ScreenSpotConfig:
     kind: Literal["screenspot"] = "screenspot"
-    data: str = "data/eval/screenspot.jsonl"  # {image, instruction, bbox: [x1,y1,x2,y2] in [0,1000]}
+    data: str = "runs/vlm_tiny/data/screenspot.jsonl"  # {image, instruction, bbox: [x1,y1,x2,y2] in [0,1000]}
     predictions: str | None = None  # JSONL, one prediction per data row, same order
 
 
@@ -74,13 +75,17 @@ def run_suite(cfg: Any, model_path: str | None, out_dir: str | Path) -> dict:
     for n, row in enumerate(data, 1):
         if not isinstance(row.get("bbox"), list) or len(row["bbox"]) != 4:
             raise ConfigError(f"{cfg.data}:{n}", "field 'bbox' must be [x1, y1, x2, y2] in [0, 1000]")
-    if not cfg.predictions:
+    predictions = cfg.predictions
+    if not predictions and model_path and (Path(model_path) / "config.yaml").is_file():
+        # a tiny CPU VLM checkpoint: generate the clicks here (a GPU model writes its own file)
+        predictions = predict_clicks(model_path, cfg.data, Path(out_dir) / "screenspot_predictions.jsonl")
+    if not predictions:
         raise ConfigError(
             "predictions",
             f"no predictions file; generate clicks with {model_path or 'the model'} "
             "on the GPU engine and pass predictions=<jsonl>",
         )
-    preds = [_point(r) for r in _read_jsonl(cfg.predictions, "predictions")]
+    preds = [_point(r) for r in _read_jsonl(predictions, "predictions")]
     acc = score_clicks(preds, [r["bbox"] for r in data])
     result = {
         "suite": "screenspot",
@@ -92,3 +97,46 @@ def run_suite(cfg: Any, model_path: str | None, out_dir: str | Path) -> dict:
     Path(out_dir).mkdir(parents=True, exist_ok=True)
     (Path(out_dir) / "screenspot.json").write_text(json.dumps(result, indent=1))
     return result
+
+
+def predict_clicks(
+    checkpoint: str | Path, data: str | Path, out: str | Path, max_new_tokens: int = 64
+) -> Path:
+    """Greedy answers of a tiny CPU VLM checkpoint (config.yaml + model.safetensors, written by the CPU
+    engine) to each row's instruction, as {"answer": ...} lines in the data's order: the predictions file
+    `run_suite` scores. The prompt is built as in training (train_cpu._prompt_answer)."""
+    import torch
+
+    from infir.config import load_yaml, resolve
+    from infir.recipes.vlm.config import VLMTrainConfig
+    from infir.recipes.vlm.model_cpu import ByteTokenizer, TinyVLM, load_checkpoint, load_image
+
+    folder = Path(checkpoint)
+    if not (folder / "config.yaml").is_file():
+        raise ConfigError("model", f"{folder}: not a CPU VLM checkpoint (no config.yaml)")
+    cfg = resolve(VLMTrainConfig(), [load_yaml(folder / "config.yaml")])
+    model = TinyVLM(cfg)
+    load_checkpoint(model, folder)
+    model.eval()
+    tok, rows = ByteTokenizer(), _read_jsonl(data, "data")
+    lines = []
+    with torch.no_grad():
+        for n, row in enumerate(rows, 1):
+            image = Path(data).parent / row.get("image", "")
+            if not image.is_file():
+                raise ConfigError(f"{data}:{n}", f"image not found: {image}")
+            ids = [tok.bos_id, *tok.encode(str(row.get("instruction", "")) + "\n")]
+            prefix = model.projector(model.vision(load_image(image, cfg.vision.image_size)[None]))
+            new: list[int] = []
+            for _ in range(max_new_tokens):
+                text = model.llm.get_input_embeddings()(torch.tensor([ids + new]))
+                logits = model.llm(inputs_embeds=torch.cat([prefix, text], 1)).logits[0, -1]
+                nxt = int(logits.argmax())
+                if nxt == tok.eos_id:
+                    break
+                new.append(nxt)
+            lines.append(json.dumps({"answer": tok.decode(new)}))
+    path = Path(out)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text("".join(line + "\n" for line in lines))
+    return path

@@ -11,7 +11,7 @@ import json
 import random
 from pathlib import Path
 
-from infir.recipes.vlm.gui import format_answer, normalize_point
+from infir.recipes.vlm.gui import format_answer, normalize_box, normalize_point
 
 COLOURS = {"red": (220, 30, 30), "green": (30, 180, 60), "blue": (30, 60, 220), "yellow": (230, 210, 40)}
 SHAPES = ("square", "circle", "triangle")
@@ -66,11 +66,13 @@ def _gui(rng: random.Random, folder: Path, i: int) -> tuple[str, str, tuple[int,
 
 
 def make_tiny_data(out: str | Path, n: int = 24, seed: int = 0) -> dict[str, Path]:
-    """Write images/ and captions.jsonl, sft1.jsonl, sft2.jsonl under `out`; returns the three paths."""
+    """Write images/ and captions.jsonl, sft1.jsonl, sft2.jsonl under `out`, and screenspot.jsonl (held-out
+    screens: {image, instruction, bbox in [0,1000]}, the ScreenSpot layout); returns the four paths."""
     rng = random.Random(seed)
     out = Path(out)
     (out / "images").mkdir(parents=True, exist_ok=True)
-    rows: dict[str, list[dict]] = {"captions": [], "sft1": [], "sft2": []}
+    rows: dict[str, list[dict]] = {"captions": [], "sft1": [], "sft2": [], "screenspot": []}
+    held = random.Random(seed + 1)  # its own stream: the training splits stay what they were
     for i in range(n):
         name, caption = _shape(rng, out / "images", i)
         rows["captions"].append({"image": f"images/{name}", "text": caption})
@@ -103,6 +105,11 @@ def make_tiny_data(out: str | Path, n: int = 24, seed: int = 0) -> dict[str, Pat
         }
         rows["sft1"] += [ocr, ground] + ([rows["captions"][-1]] if i % 3 == 0 else [])
         rows["sft2"] += [step, ground]
+        # a screen no stage trains on; its target box is the button drawn around the centre (30 x 14 px)
+        name, label, (x, y) = _gui(held, out / "images", n + i)
+        box = normalize_box((x - 15, y - 7, x + 15, y + 7), (SIZE, SIZE))
+        rows["screenspot"].append({"image": f"images/{name}", "instruction": f"Click the '{label}' button.",
+                                   "bbox": list(box)})  # fmt: skip
     paths = {}
     for key, items in rows.items():
         paths[key] = out / f"{key}.jsonl"

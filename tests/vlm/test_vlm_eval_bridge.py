@@ -120,6 +120,21 @@ def test_cli_run_tiny_end_to_end(tmp_path):
     for stage in ("vlm_stage1_projector_tiny", "vlm_stage2_vit_tiny", "vlm_stage3_full_tiny"):
         assert (tmp_path / stage / "model.safetensors").is_file()
     assert "vlm_stage3_full_tiny" in res.output and "train*" in res.output
+    # ScreenSpot on held-out synthetic screens: the stage-3 checkpoint generates the clicks itself
+    from infir.recipes.vlm.screenspot import _point
+
+    data = tmp_path / "data" / "screenspot.jsonl"
+    out = run_suite({"kind": "screenspot", "data": str(data)}, str(tmp_path / "vlm_stage3_full_tiny"),
+                    tmp_path / "ss")  # fmt: skip
+    preds = [
+        json.loads(x) for x in (tmp_path / "ss" / "screenspot_predictions.jsonl").read_text().splitlines()
+    ]
+    rows = [json.loads(x) for x in data.read_text().splitlines()]
+    assert out["n"] == len(preds) == len(rows) == 24 and all(isinstance(p["answer"], str) for p in preds)
+    points = [_point(p) for p in preds]
+    assert out["unparsed"] == sum(p is None for p in points)
+    assert out["accuracy"] == score_clicks(points, [r["bbox"] for r in rows])
+    assert all(0 <= v <= 1000 for r in rows for v in r["bbox"])
 
 
 def test_cli_clean_and_gui_convert(tmp_path):
