@@ -21,6 +21,7 @@ from typing import Any
 
 from infir.config import ConfigError
 from infir.recipes.vlm.config import VLMTrainConfig
+from infir.recipes.vlm.jsonl import iter_rows
 
 
 def to_conversation(row: dict, base: Path, where: str) -> dict:
@@ -60,14 +61,8 @@ def stage_bridge_data(cfg: VLMTrainConfig) -> Path:
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = out.with_suffix(".tmp")
     with tmp.open("w") as fh:
-        for n, line in enumerate(src.read_text().splitlines(), 1):
-            if not line.strip():
-                continue
-            try:
-                row = json.loads(line)
-            except ValueError as exc:
-                raise ConfigError(f"{src}:{n}", f"invalid JSON: {exc}") from None
-            fh.write(json.dumps(to_conversation(row, src.parent, f"{src}:{n}")) + "\n")
+        for where, row in iter_rows(src):
+            fh.write(json.dumps(to_conversation(row, src.parent, where)) + "\n")
     tmp.replace(out)
     return out
 

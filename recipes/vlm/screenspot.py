@@ -19,6 +19,7 @@ import numpy as np
 
 from infir.config import ConfigError, from_dict, to_dict
 from infir.recipes.vlm.gui import parse_answer
+from infir.recipes.vlm.jsonl import iter_rows
 
 
 @dataclass
@@ -41,17 +42,11 @@ def score_clicks(preds: Sequence[Sequence[float] | None], targets: Sequence[Sequ
     return float((inside & valid).mean())
 
 
-def _read_jsonl(path: str | Path, field: str) -> list[dict]:
+def _read_jsonl(path: str | Path, field: str) -> list[tuple[str, dict]]:
+    """(`file:line`, row) pairs, so a bad row is named by its real line (blank lines included)."""
     if not Path(path).is_file():
         raise ConfigError(field, f"file not found: {path}")
-    rows = []
-    for n, line in enumerate(Path(path).read_text().splitlines(), 1):
-        if line.strip():
-            try:
-                rows.append(json.loads(line))
-            except ValueError as exc:
-                raise ConfigError(f"{path}:{n}", f"invalid JSON: {exc}") from None
-    return rows
+    return list(iter_rows(path))
 
 
 def _point(row: dict) -> tuple[float, float] | None:
@@ -71,10 +66,11 @@ def run_suite(cfg: Any, model_path: str | None, out_dir: str | Path) -> dict:
     else:  # the eval dispatcher's own suite dataclass: take the fields this suite understands
         known = {"kind", "data", "predictions"}
         cfg = from_dict(ScreenSpotConfig, {k: v for k, v in to_dict(cfg).items() if k in known})
-    data = _read_jsonl(cfg.data, "data")
-    for n, row in enumerate(data, 1):
+    located = _read_jsonl(cfg.data, "data")
+    for where, row in located:
         if not isinstance(row.get("bbox"), list) or len(row["bbox"]) != 4:
-            raise ConfigError(f"{cfg.data}:{n}", "field 'bbox' must be [x1, y1, x2, y2] in [0, 1000]")
+            raise ConfigError(where, "field 'bbox' must be [x1, y1, x2, y2] in [0, 1000]")
+    data = [row for _, row in located]
     predictions = cfg.predictions
     if not predictions and model_path and (Path(model_path) / "config.yaml").is_file():
         # a tiny CPU VLM checkpoint: generate the clicks here (a GPU model writes its own file)
@@ -85,7 +81,7 @@ def run_suite(cfg: Any, model_path: str | None, out_dir: str | Path) -> dict:
             f"no predictions file; generate clicks with {model_path or 'the model'} "
             "on the GPU engine and pass predictions=<jsonl>",
         )
-    preds = [_point(r) for r in _read_jsonl(predictions, "predictions")]
+    preds = [_point(r) for _, r in _read_jsonl(predictions, "predictions")]
     acc = score_clicks(preds, [r["bbox"] for r in data])
     result = {
         "suite": "screenspot",
@@ -118,13 +114,13 @@ def predict_clicks(
     model = TinyVLM(cfg)
     load_checkpoint(model, folder)
     model.eval()
-    tok, rows = ByteTokenizer(), _read_jsonl(data, "data")
+    tok = ByteTokenizer()
     lines = []
     with torch.no_grad():
-        for n, row in enumerate(rows, 1):
+        for where, row in _read_jsonl(data, "data"):
             image = Path(data).parent / row.get("image", "")
             if not image.is_file():
-                raise ConfigError(f"{data}:{n}", f"image not found: {image}")
+                raise ConfigError(where, f"image not found: {image}")
             ids = [tok.bos_id, *tok.encode(str(row.get("instruction", "")) + "\n")]
             prefix = model.projector(model.vision(load_image(image, cfg.vision.image_size)[None]))
             new: list[int] = []

@@ -17,6 +17,7 @@ import torch
 
 from infir.config import ConfigError, dump_yaml
 from infir.recipes.vlm.config import VLMTrainConfig
+from infir.recipes.vlm.jsonl import iter_rows
 from infir.recipes.vlm.model_cpu import (
     IGNORE,
     ByteTokenizer,
@@ -46,25 +47,19 @@ def read_examples(cfg: VLMTrainConfig) -> list[dict]:
         raise ConfigError("data.train", f"training JSONL not found: {path!r}")
     base, tok = Path(path).parent, ByteTokenizer()
     out = []
-    for n, line in enumerate(Path(path).read_text().splitlines(), 1):
-        if not line.strip():
-            continue
-        try:
-            row = json.loads(line)
-        except ValueError as exc:
-            raise ConfigError(f"{path}:{n}", f"invalid JSON: {exc}") from None
+    for where, row in iter_rows(path):
         if "image" not in row or not ({"text", "messages"} & row.keys()):
-            raise ConfigError(f"{path}:{n}", "a row needs 'image' and 'text' or 'messages'")
+            raise ConfigError(where, "a row needs 'image' and 'text' or 'messages'")
         try:
             prompt, answer = _prompt_answer(row)
         except (KeyError, TypeError) as exc:
-            raise ConfigError(f"{path}:{n}", f"bad 'messages' (each needs role and content): {exc}") from None
+            raise ConfigError(where, f"bad 'messages' (each needs role and content): {exc}") from None
         p, a = [tok.bos_id, *tok.encode(prompt)], [*tok.encode(answer), tok.eos_id]
         ids = (p + a)[: cfg.data.max_text_tokens]
         labels = ([IGNORE] * len(p) + a)[: cfg.data.max_text_tokens]
         image = base / row["image"]
         if not image.is_file():
-            raise ConfigError(f"{path}:{n}", f"image not found: {image}")
+            raise ConfigError(where, f"image not found: {image}")
         out.append({"pixels": load_image(image, cfg.vision.image_size), "ids": ids, "labels": labels})
     if not out:
         raise ConfigError("data.train", f"{path} holds no examples")
