@@ -12,6 +12,7 @@ and a mixed-precision recipe name (bf16_mixed / bf16_with_fp8_current_scaling_mi
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 from typing import Any
 
@@ -66,7 +67,8 @@ def stage_sft_data(cfg: TrainConfig) -> Path:
 
     root = sft_data_root(cfg)
     root.mkdir(parents=True, exist_ok=True)
-    tmp = root / "training.jsonl.tmp"
+    # every torchrun rank stages the same file: a per-process temp name keeps the atomic replace race-free
+    tmp = root / f"training.jsonl.{os.getpid()}.tmp"
     with tmp.open("w") as out:
         for path in cfg.data.sft_files:
             for messages in read_records(path):

@@ -16,6 +16,7 @@ vision tower and projector from the checkpoint itself.
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 from typing import Any
 
@@ -59,7 +60,8 @@ def stage_bridge_data(cfg: VLMTrainConfig) -> Path:
         raise ConfigError("data.train", f"training JSONL not found: {cfg.data.train!r}")
     out = bridge_data_path(cfg)
     out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.with_suffix(".tmp")
+    # every torchrun rank stages the same file: a per-process temp name keeps the atomic replace race-free
+    tmp = out.with_suffix(f".{os.getpid()}.tmp")
     with tmp.open("w") as fh:
         for where, row in iter_rows(src):
             fh.write(json.dumps(to_conversation(row, src.parent, where)) + "\n")
