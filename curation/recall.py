@@ -52,29 +52,33 @@ def _clean(text: str) -> str:
     return " ".join(text.split())
 
 
-def _fit(pos: list[str], neg: list[str], cfg: TrainConfig, workdir: Path) -> tuple[Any, dict[str, float]]:
+def train_supervised(path: str | Path, seed: int = 0, **params: Any) -> Any:
+    """fastText supervised training, one thread (deterministic), retried on NaN with the next seed.
+
+    fastText itself (the official 0.9.3 build too) stops with "Encountered NaN" for some seeds on small
+    corpora: measured on the demo corpus at dim < 256, and at minCount 3 with buckets < 50k or with 20
+    epochs at lr 0.5; never in 10+ seeds at DeepSeekMath's defaults or at minCount 1, dim 256.
+    """
     import fasttext
 
+    for attempt in range(NAN_RETRIES):
+        try:
+            return fasttext.train_supervised(str(path), seed=seed + attempt, thread=1, verbose=0, **params)
+        except RuntimeError as exc:
+            if "NaN" not in str(exc) or attempt == NAN_RETRIES - 1:
+                raise
+    raise AssertionError("unreachable: the last attempt returns or raises")
+
+
+def _fit(pos: list[str], neg: list[str], cfg: TrainConfig, workdir: Path) -> tuple[Any, dict[str, float]]:
     rows = [(POS, t) for t in pos] + [(NEG, t) for t in neg]
     random.Random(cfg.seed).shuffle(rows)
     n_test = max(1, int(len(rows) * cfg.heldout)) if cfg.heldout > 0 else 0
     test, train = rows[:n_test], rows[n_test:]
     path = workdir / "train.txt"
     path.write_text("".join(f"{lab} {_clean(t)}\n" for lab, t in train), encoding="utf-8")
-    # fastText itself (the official 0.9.3 build too) stops with "Encountered NaN" for some seeds on small
-    # corpora: measured on the demo corpus at dim < 256, and at minCount 3 with buckets < 50k or with 20
-    # epochs at lr 0.5; never in 10+ seeds at DeepSeekMath's defaults or at minCount 1, dim 256. Retry
-    # with the next seed before giving up.
-    for attempt in range(NAN_RETRIES):
-        try:
-            model = fasttext.train_supervised(
-                str(path), dim=cfg.dim, lr=cfg.lr, wordNgrams=cfg.word_ngrams, minCount=cfg.min_count,
-                epoch=cfg.epochs, bucket=cfg.bucket, seed=cfg.seed + attempt, thread=1, verbose=0,
-            )  # fmt: skip
-            break
-        except RuntimeError as exc:
-            if "NaN" not in str(exc) or attempt == NAN_RETRIES - 1:
-                raise
+    model = train_supervised(path, seed=cfg.seed, dim=cfg.dim, lr=cfg.lr, wordNgrams=cfg.word_ngrams,
+                             minCount=cfg.min_count, epoch=cfg.epochs, bucket=cfg.bucket)  # fmt: skip
     metrics = {"train_docs": len(train), "heldout_docs": len(test)}
     if test:
         scores = fasttext_scores(model, [t for _, t in test], POS)

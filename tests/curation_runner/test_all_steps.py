@@ -12,13 +12,12 @@ import random
 from collections import Counter
 from pathlib import Path
 
-import fasttext
 import pytest
 from click.testing import CliRunner
 
 from infir.curation.decontam_cli import build_index_cmd
 from infir.curation.pipeline import load_config, run_pipeline
-from infir.curation.recall import NAN_RETRIES, TrainConfig, train_recall
+from infir.curation.recall import TrainConfig, train_recall, train_supervised
 from infir.curation.registry import step_types
 
 from .helpers import DEMO
@@ -49,14 +48,7 @@ def train_scorer(path: Path, labelled: list[tuple[int, str]]) -> Path:
     random.Random(0).shuffle(labelled)
     train = path.with_suffix(".txt")
     train.write_text("".join(f"__label__{y} {t}\n" for y, t in labelled))
-    for seed in range(NAN_RETRIES):  # this fastText wheel reports NaN at random (see recall._fit)
-        try:
-            model = fasttext.train_supervised(str(train), dim=256, epoch=20, lr=0.5, wordNgrams=1, minCount=1,
-                                              bucket=20_000, seed=seed, thread=1, verbose=0)  # fmt: skip
-            break
-        except RuntimeError:
-            if seed == NAN_RETRIES - 1:
-                raise
+    model = train_supervised(train, dim=256, epoch=20, lr=0.5, wordNgrams=1, minCount=1, bucket=20_000)
     model.save_model(str(path))
     return path
 

@@ -204,9 +204,8 @@ def test_train_config_bounds(bad, tmp_path):
 
 def test_quality_score_expected_value_of_1_to_5_labels(tmp_path: Path):
     """FineMath-style scorer: a fastText model on __label__1..__label__5, score = E[label]."""
-    import fasttext
 
-    from infir.curation.recall import NAN_RETRIES
+    from infir.curation.recall import train_supervised
 
     demo = Path(__file__).resolve().parents[2] / "data" / "demo"
 
@@ -239,14 +238,7 @@ def test_quality_score_expected_value_of_1_to_5_labels(tmp_path: Path):
     random.Random(0).shuffle(train)
     path = tmp_path / "train.txt"
     path.write_text("".join(f"__label__{y} {t}\n" for y, t in train))
-    for seed in range(NAN_RETRIES):  # this fastText wheel reports NaN at random (see recall._fit)
-        try:
-            model = fasttext.train_supervised(str(path), dim=256, epoch=10, lr=0.5, minCount=1, bucket=10_000,
-                                              seed=seed, thread=1, verbose=0)  # fmt: skip
-            break
-        except RuntimeError:
-            if seed == NAN_RETRIES - 1:
-                raise
+    model = train_supervised(path, dim=256, epoch=10, lr=0.5, minCount=1, bucket=10_000)
     model.save_model(str(tmp_path / "grade.bin"))
     assert sorted(model.get_labels()) == [f"__label__{i}" for i in range(1, 6)]
 
