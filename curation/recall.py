@@ -23,11 +23,11 @@ from typing import Any
 
 from infir.config import ConfigError, validate
 from infir.curation.base import Doc, GlobalStep
+from infir.curation.fasttext_train import train_supervised
 from infir.curation.registry import register_step
 from infir.curation.scorers import fasttext_scores
 
 POS, NEG = "__label__positive", "__label__negative"
-NAN_RETRIES = 12
 
 
 @dataclass
@@ -50,24 +50,6 @@ class TrainConfig:
 
 def _clean(text: str) -> str:
     return " ".join(text.split())
-
-
-def train_supervised(path: str | Path, seed: int = 0, **params: Any) -> Any:
-    """fastText supervised training, one thread (deterministic), retried on NaN with the next seed.
-
-    fastText itself (the official 0.9.3 build too) stops with "Encountered NaN" for some seeds on small
-    corpora: measured on the demo corpus at dim < 256, and at minCount 3 with buckets < 50k or with 20
-    epochs at lr 0.5; never in 10+ seeds at DeepSeekMath's defaults or at minCount 1, dim 256.
-    """
-    import fasttext
-
-    for attempt in range(NAN_RETRIES):
-        try:
-            return fasttext.train_supervised(str(path), seed=seed + attempt, thread=1, verbose=0, **params)
-        except RuntimeError as exc:
-            if "NaN" not in str(exc) or attempt == NAN_RETRIES - 1:
-                raise
-    raise AssertionError("unreachable: the last attempt returns or raises")
 
 
 def _fit(pos: list[str], neg: list[str], cfg: TrainConfig, workdir: Path) -> tuple[Any, dict[str, float]]:

@@ -61,6 +61,20 @@ def _wait(job_ids: list[str], timeout: float = 120) -> dict[str, dict[str, str]]
     pytest.fail(f"jobs {job_ids} did not finish in {timeout}s: {jobs}")
 
 
+def _wait_node_released(since: float, timeout: float = 60) -> None:
+    """Wait until every node has finished its jobs (no CPU allocated, not COMPLETING) and slurmd's
+    credential revocation, stamped in whole seconds at the kill, lies at least 2 s in the past."""
+    end = time.time() + timeout
+    while time.time() < end:
+        out = subprocess.run(["scontrol", "-o", "show", "node"], capture_output=True, text=True).stdout
+        nodes = [dict(re.findall(r"(\w+)=(\S*)", line)) for line in out.splitlines() if line.strip()]
+        busy = [n for n in nodes if n.get("CPUAlloc") != "0" or "COMPLETING" in n.get("State", "")]
+        if nodes and not busy and time.time() - since >= 2:
+            return
+        time.sleep(0.2)
+    pytest.fail(f"the node did not finish the requeued job's old run in {timeout}s: {out}")
+
+
 def _idx_lengths(path: Path) -> np.ndarray:
     """Sequence lengths from a Megatron .idx (MMIDIDX header, version, dtype code, counts, lengths)."""
     raw = path.read_bytes()
@@ -188,13 +202,17 @@ def test_preemption_requeues_training_and_resumes_exactly(
         assert time.time() < deadline + 60, _job(sub.job_id)
         time.sleep(0.1)
     assert _job(sub.job_id).get("JobState") == "PENDING", "training ended before the signal: raise STEPS"
+    requeued_at = time.time()
     # A kill can land inside a save, leaving a partial step_N.tmp; leave one on purpose (the next save's
     # folder) so every run checks that the resume skips it, whatever the kill's timing was this time.
     partial = ckpt / "checkpoints" / f"step_{max(_checkpoint_steps(ckpt)) + SAVE_EVERY:07d}.tmp"
     partial.mkdir(exist_ok=True)
     (partial / "model.safetensors").write_bytes(b"\0" * 16)
-    # SLURM holds a requeued job back ~2 minutes (BeginTime); a test need not wait that out
-    subprocess.run(["scontrol", "update", f"JobId={sub.job_id}", "StartTime=now"], capture_output=True)
+    # SLURM holds a requeued job back ~2 minutes (BeginTime); a test need not wait that out, but it must
+    # not start the job again before slurmd has finished the old run: a start while the node is still
+    # COMPLETING, or within the second of the kill, is refused with "Job credential revoked" (FAILED).
+    _wait_node_released(requeued_at)
+    subprocess.run(["scontrol", "update", f"JobId={sub.job_id}", "StartTime=now"], check=True)
 
     # The uninterrupted reference, in-process while the requeued job runs (each on one of the 2 cores).
     ref_dir = tmp_path / "reference"
