@@ -1,7 +1,12 @@
-"""Import every package the container must provide and print its version; exit 1 naming what failed.
+"""Import every package the container must provide, print its version, and check the versions the GPU
+engine was validated against (containers/bridge-pins.txt); exit 1 naming what failed.
 
-Run inside the container (the Dockerfile's last step, enroot_import.sh). `--cpu` checks only the packages
-a CPU machine has (what the test suite runs).
+Modes:
+- (none): the full check, on a GPU node: everything imports, Transformer Engine included. `infir launch`
+  runs it as the first step of every GPU job (the preflight), so a wrong image fails in seconds, in one line.
+- `--build`: on a GPU-less image builder (the Dockerfile's last step): TE dlopens libcuda when imported, so
+  its version is read from its metadata instead; everything else imports.
+- `--cpu`: the packages a CPU machine has (what the test suite runs); no version pins.
 """
 
 from __future__ import annotations
@@ -9,6 +14,9 @@ from __future__ import annotations
 import importlib
 import sys
 from importlib import metadata
+from pathlib import Path
+
+PINS = Path(__file__).with_name("bridge-pins.txt")
 
 # (import name, distribution name) in the order a failure is easiest to read
 CPU = [
@@ -31,9 +39,42 @@ GPU = [
 ]
 
 
-def check(packages: list[tuple[str, str]]) -> list[tuple[str, str, str]]:
+def pins(path: Path = PINS) -> dict[str, str]:
+    """distribution -> exact version the container must have (pinned and stubbed lines alike)."""
+    out = {}
+    for line in path.read_text().splitlines():
+        if "check venv only" in line:
+            continue
+        line = line.split(" #")[0].strip().removeprefix("# stub:").strip()
+        if "==" in line and not line.startswith("#"):
+            name, version = line.split("==")
+            out[name.strip().lower()] = version.strip()
+    return out
+
+
+def _same(found: str, pinned: str) -> bool:
+    # NVIDIA builds carry local suffixes (2.12.0a0+nv26.06, 2.16.0+abc): compare the release part
+    release = found.split("+")[0]
+    return release == pinned or release.startswith(pinned + ".") or release.startswith(pinned + "a")
+
+
+def check(
+    packages: list[tuple[str, str]],
+    no_import: frozenset[str] = frozenset(),
+    pinned: dict[str, str] | None = None,
+) -> list[tuple[str, str, str]]:
     rows = []
     for module, dist in packages:
+        if module in no_import:
+            try:
+                version = metadata.version(dist)
+            except metadata.PackageNotFoundError:
+                rows.append((module, "FAILED", f"{dist} is not installed"))
+                continue
+            ok = not pinned or dist not in pinned or _same(version, pinned[dist])
+            rows.append((module, "ok" if ok else "FAILED", f"{version} (metadata only, not imported here)"
+                         + ("" if ok else f"; expected {pinned[dist]}")))  # fmt: skip
+            continue
         try:
             importlib.import_module(module)
         except Exception as exc:  # any import failure is a finding, not a crash of the check
@@ -43,13 +84,20 @@ def check(packages: list[tuple[str, str]]) -> list[tuple[str, str, str]]:
             version = metadata.version(dist)
         except metadata.PackageNotFoundError:
             version = getattr(sys.modules[module], "__version__", "?")
+        if pinned and dist in pinned and not _same(version, pinned[dist]):
+            rows.append((module, "FAILED", f"{version}, expected {pinned[dist]} ({PINS.name})"))
+            continue
         rows.append((module, "ok", version))
     return rows
 
 
 def main(argv: list[str] | None = None) -> int:
     args = sys.argv[1:] if argv is None else argv
-    rows = check(CPU if "--cpu" in args else CPU + GPU)
+    if "--cpu" in args:
+        rows = check(CPU)
+    else:
+        no_import = frozenset({"transformer_engine"}) if "--build" in args else frozenset()
+        rows = check(CPU + GPU, no_import, pins())
     width = max(len(r[0]) for r in rows)
     for module, status, info in rows:
         print(f"{module:<{width}}  {status:<6}  {info}")

@@ -120,6 +120,18 @@ def render(stage: Stage, cluster: ClusterConfig, run_dir: str | Path) -> str:
             "}",
             f"trap requeue {sig_name}",
         ]
+    if gpus > 0 and cluster.container_image:
+        # Preflight: a GPU job first checks that the image is the validated one (every import, TE included,
+        # at the versions of containers/bridge-pins.txt), so a wrong image fails in seconds with one line
+        check = " ".join([_q(a) for a in ["srun", "--nodes=1", "--ntasks=1", *pyxis_flags(cluster)]])
+        log = f"{stage_dir}/preflight_$SLURM_JOB_ID.log"
+        lines += [
+            "# Preflight: the container must hold the validated versions (containers/bridge-pins.txt)",
+            f'if ! {check} python containers/check_imports.py > "{log}" 2>&1; then',
+            f'  echo "preflight failed: {cluster.container_image} is not the validated container; see {log}" >&2',
+            "  exit 1",
+            "fi",
+        ]
     cmd = " \\\n    ".join(
         a if a.startswith("--") and "$" in a else _q(a) for a in _command(stage, cluster, shape)
     )

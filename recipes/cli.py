@@ -24,6 +24,12 @@ def train(
     config: list[Path] = typer.Option([], "--config", "-c", help="YAML override file(s), applied in order."),
     dry_run: bool = typer.Option(False, "--dry-run", help="Print the resolved config as YAML and exit."),
     list_: bool = typer.Option(False, "--list", help="List the registered recipes and exit."),
+    engine_config: bool = typer.Option(
+        False,
+        "--engine-config",
+        help="With --dry-run: also build the Megatron-Bridge ConfigContainer (needs Bridge), validate it at "
+        "the recipe's world size and print it.",
+    ),
 ) -> None:
     """Resolve RECIPE < --config YAML < a.b=c overrides, then train it (or print it with --dry-run)."""
     from infir.config import dump_yaml, resolve
@@ -46,6 +52,12 @@ def train(
             if len(names) > 1:
                 typer.echo(f"# --- recipe: {name}")
             typer.echo(dump_yaml(cfg))
+            if engine_config:
+                from infir.recipes.bridge import engine_config_yaml
+
+                text = engine_config_yaml(cfg)  # Bridge logs while it validates: print the YAML after
+                typer.echo(f"# --- Megatron-Bridge ConfigContainer of {name}")
+                typer.echo(text)
             continue
         from infir.recipes.engines import run
 

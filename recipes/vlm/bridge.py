@@ -69,6 +69,10 @@ def stage_bridge_data(cfg: VLMTrainConfig) -> Path:
     return out
 
 
+def _abs(path: str | None) -> str | None:
+    return str(Path(path).resolve()) if path else None
+
+
 def bridge_plan(cfg: VLMTrainConfig) -> dict[str, Any]:
     """ConfigContainer settings for this stage; the freeze flags are Megatron-Bridge's VLM provider flags."""
     warmup = int(cfg.optim.warmup_ratio * cfg.steps)
@@ -91,9 +95,10 @@ def bridge_plan(cfg: VLMTrainConfig) -> dict[str, Any]:
         "optimizer.clip_grad": cfg.optim.grad_clip,
         "scheduler.lr_warmup_iters": warmup,
         "scheduler.lr_decay_iters": cfg.steps,
-        "checkpoint.save": cfg.checkpoint.save,
+        # absolute: the container's workdir is throwaway, and the next stage must find these again
+        "checkpoint.save": _abs(cfg.checkpoint.save),
         # the next stage starts from the previous one's weights, not its optimizer state
-        "checkpoint.pretrained_checkpoint": cfg.checkpoint.load,
+        "checkpoint.pretrained_checkpoint": _abs(cfg.checkpoint.load),
         "rng.seed": cfg.seed,
     }
 

@@ -95,12 +95,16 @@ class VLMTrainConfig:
     steps: int = field(default=1000, metadata={"gt": 0})
     global_batch: int = field(default=256, metadata={"gt": 0})
     micro_batch: int = field(default=8, metadata={"gt": 0})
+    dp: int = field(default=1, metadata={"gt": 0})  # data-parallel GPUs: the batch split must be whole
     seed: int = 1234
     checkpoint: CheckpointConfig = field(default_factory=CheckpointConfig)
 
     def validate(self) -> None:
-        if self.global_batch % self.micro_batch:
-            fail("global_batch", f"must be a multiple of micro_batch ({self.micro_batch})")
+        if self.global_batch % (self.micro_batch * self.dp):
+            fail(
+                "global_batch",
+                f"{self.global_batch} is not divisible by micro_batch*dp = {self.micro_batch}*{self.dp}",
+            )
 
     @property
     def image_tokens(self) -> int:

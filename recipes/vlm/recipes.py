@@ -51,7 +51,9 @@ def _stage(stage: int, lr: float, global_batch: int, steps: int) -> VLMTrainConf
         optim=OptimConfig(lr=lr, min_lr=lr / 10, warmup_ratio=0.03),
         steps=steps,
         global_batch=global_batch,
-        micro_batch=8,
+        # 64 GPUs (8 nodes x 8): one micro batch of global/64 per GPU and step (256 -> 4, 128 -> 2)
+        micro_batch=global_batch // 64,
+        dp=64,
         checkpoint=CheckpointConfig(save=f"{RUNS}/{STAGE_NAMES[stage]}", load=prev),
     )
 
@@ -88,6 +90,7 @@ def tiny(cfg: VLMTrainConfig, runs: str = TINY_RUNS) -> VLMTrainConfig:
         steps=4,
         global_batch=4,
         micro_batch=2,
+        dp=1,
         checkpoint=CheckpointConfig(save=f"{runs}/{STAGE_NAMES[stage]}_tiny", load=prev),
     )
 

@@ -82,3 +82,31 @@ def test_import_check_cpu():
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert re.search(r"^torch\s+ok\s+\d", proc.stdout, flags=re.M)
     assert "11/11 imports ok" in proc.stdout
+
+
+def test_import_check_asserts_the_pinned_versions(monkeypatch):
+    """The container check fails a package whose version is not the validated one (bridge-pins.txt), and
+    in --build mode reads Transformer Engine's version from metadata instead of importing it."""
+    monkeypatch.syspath_prepend(str(ROOT / "containers"))
+    import check_imports
+
+    pinned = check_imports.pins()
+    assert pinned["megatron-bridge"] == "0.5.1" and pinned["transformer-engine"] == "2.16.0"
+    assert "torch" not in pinned and "pytest" not in pinned  # check-venv-only lines are not the container's
+    from importlib import metadata
+
+    typer_version = metadata.version("typer")
+    ok = check_imports.check([("typer", "typer")], pinned={"typer": typer_version})
+    bad = check_imports.check([("typer", "typer")], pinned={"typer": "0.0.1"})
+    assert ok[0][1] == "ok" and bad[0][1] == "FAILED" and "expected 0.0.1" in bad[0][2]
+    meta = check_imports.check(
+        [("typer", "typer")], no_import=frozenset({"typer"}), pinned={"typer": "0.0.1"}
+    )
+    assert meta[0][1] == "FAILED" and "metadata only" in meta[0][2]
+    missing = check_imports.check(
+        [("transformer_engine", "transformer-engine")], frozenset({"transformer_engine"})
+    )
+    assert missing[0][1] == "FAILED" and "not installed" in missing[0][2]
+    assert check_imports._same("2.12.0a0+nv26.06", "2.12.0") and check_imports._same("2.16.0+abc", "2.16")
+    assert not check_imports._same("2.16.1", "2.16.0")
+    assert "check_imports.py --build" in (ROOT / "containers/Dockerfile").read_text()

@@ -146,3 +146,34 @@ def test_pyxis_flags_match_nemo_run(tmp_path, monkeypatch):
     assert ours[0] == f"--container-image={cluster.container_image}"
     assert f"--container-mounts {','.join(cluster.container_mounts)}" in theirs
     assert ours[1] == f"--container-mounts={','.join(cluster.container_mounts)}"
+
+
+def test_gpu_job_stops_in_one_line_when_the_preflight_fails(tmp_path):
+    """The rendered GPU script runs containers/check_imports.py in the image first; a failing check ends the
+    job before training with one line naming the image and the log (a fake srun stands in for pyxis)."""
+    cluster = load_cluster(H100)
+    stage = load_pipeline(ROOT / "conf/pipelines/infir.yaml", tmp_path).get("pretrain_900b")
+    script = write_script(stage, cluster, tmp_path)
+    text = script.read_text()
+    assert text.index("check_imports.py") < text.index("torchrun")  # before any training starts
+    assert "check_imports.py" not in render(
+        stage, load_cluster(ROOT / "conf/cluster/local_slurm.yaml"), tmp_path
+    )
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    calls = tmp_path / "srun_calls"
+    (bin_dir / "srun").write_text(
+        f'#!/bin/bash\necho "$*" >> {calls}\necho "megatron.bridge FAILED"; exit 1\n'
+    )
+    (bin_dir / "scontrol").write_text("#!/bin/bash\necho node1\n")
+    for tool in ("srun", "scontrol"):
+        (bin_dir / tool).chmod(0o755)
+    env = {"PATH": f"{bin_dir}:/usr/bin:/bin", "SLURM_JOB_ID": "42", "SLURM_JOB_NODELIST": "node1"}
+    proc = subprocess.run(["bash", str(script)], capture_output=True, text=True, env=env, timeout=60)
+    assert proc.returncode == 1
+    assert proc.stderr.strip().splitlines() == [
+        f"preflight failed: {cluster.container_image} is not the validated container; "
+        f"see {tmp_path}/pretrain_900b/preflight_42.log"
+    ]
+    assert calls.read_text().count("\n") == 1  # the training srun never ran
+    assert "megatron.bridge FAILED" in (tmp_path / "pretrain_900b/preflight_42.log").read_text()
