@@ -1,14 +1,14 @@
 #!/usr/bin/env bash
 # Installs everything infir-recipes needs on a fresh Debian/Ubuntu machine with Python >= 3.11:
-# system packages (SLURM + munge for the launcher tests), a virtual environment in .venv, the package
-# (editable) with all extras. Idempotent: a second run only checks.
+# system packages (SLURM + munge for the launcher tests, bubblewrap for the eval sandbox), a virtual
+# environment in .venv, the package (editable) with all extras. Idempotent: a second run only checks.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PY=${PYTHON:-python3}
 
 if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
   need=()
-  for pkg in slurm-wlm munge; do dpkg -s "$pkg" >/dev/null 2>&1 || need+=("$pkg"); done
+  for pkg in slurm-wlm munge bubblewrap; do dpkg -s "$pkg" >/dev/null 2>&1 || need+=("$pkg"); done
   # a bare Debian/Ubuntu python3 ships without venv/pip
   command -v "$PY" >/dev/null || need+=(python3)
   "$PY" -c "import venv, ensurepip" 2>/dev/null || need+=(python3-venv python3-pip)

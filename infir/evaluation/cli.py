@@ -31,14 +31,26 @@ def _suite_command(name: str) -> click.Command:
     @click.option("--data", default=None, help="Override the suite's local data file.")
     @click.option("--output", default=None, type=click.Path(), help="Results dir (default: <model>/eval).")
     @click.option("--dry-run", is_flag=True, help="Print the resolved suite config and exit.")
+    @click.option(
+        "--samples",
+        default=None,
+        type=click.Path(),
+        help="Code suites: score this JSONL of task_id + completion (several per task allowed) without a "
+        "model; writes <samples>_results.jsonl and pass@k.",
+    )
     @click.argument("overrides", nargs=-1)
-    def run(model: str | None, data: str | None, output: str | None, dry_run: bool, overrides) -> None:
+    def run(
+        model: str | None, data: str | None, output: str | None, dry_run: bool, samples, overrides
+    ) -> None:
         from infir.evaluation.suites import load_suite, run_suite
 
         extra = list(overrides) + ([f"data={data}"] if data else [])
         cfg = load_suite(name, extra)
         if dry_run:
             click.echo(dump_yaml(cfg), nl=False)
+            return
+        if samples:
+            _score_samples(cfg, Path(samples))
             return
         if not model and cfg.kind != "screenspot":  # screenspot scores a predictions file
             raise click.UsageError("--model is required (a local HF checkpoint dir)")
@@ -48,6 +60,25 @@ def _suite_command(name: str) -> click.Command:
         click.echo(f"results: {out_dir / (cfg.name + '.json')}  ({result['seconds']}s)")
 
     return run
+
+
+def _score_samples(cfg, samples: Path) -> None:
+    from infir.config import ConfigError
+    from infir.evaluation.codeexec import read_problems, score_samples
+    from infir.evaluation.sandbox import Limits
+
+    if cfg.kind != "humaneval":
+        raise ConfigError("--samples", f"suite {cfg.name!r} ({cfg.kind}) does not execute code")
+    if not samples.is_file():
+        raise ConfigError("--samples", f"{samples}: file not found")
+    out = samples.with_name(samples.stem + "_results.jsonl")
+    problems = read_problems(cfg.data_path())
+    result = score_samples(
+        samples, problems, out, limits=Limits(timeout_s=cfg.timeout_s, memory_mb=cfg.memory_mb)
+    )
+    for key, value in result.items():
+        click.echo(f"{key:10s} {value:.4f}" if isinstance(value, float) else f"{key:10s} {value}")
+    click.echo(f"per-sample results: {out}")
 
 
 @click.group(cls=SuiteGroup, context_settings={"help_option_names": ["-h", "--help"]})

