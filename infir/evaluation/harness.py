@@ -51,7 +51,10 @@ TEMPLATES: dict[str, dict[str, Any]] = {
         "doc_to_target": "{{solution}}",
         "generation_kwargs": {"until": ["Problem:", "</s>"], "do_sample": False},
         "process_results": math_answer.process_results,
-        "metric_list": [{"metric": "exact_match", "aggregation": "mean", "higher_is_better": True}],
+        "metric_list": [
+            {"metric": "exact_match", "aggregation": "mean", "higher_is_better": True},
+            {"metric": "string_match", "aggregation": "mean", "higher_is_better": True},
+        ],
     },
     "mmlu": {
         "output_type": "multiple_choice",
@@ -74,20 +77,38 @@ TEMPLATES: dict[str, dict[str, Any]] = {
 
 
 def task_config(benchmark: str, test_file: str | Path, fewshot_file: str | Path | None, num_fewshot: int,
-                max_gen_toks: int = 256) -> dict[str, Any]:  # fmt: skip
-    """An lm-eval task config dict reading local JSONL files (nothing is downloaded)."""
+                max_gen_toks: int = 256, fewshot_from_test: bool = False) -> dict[str, Any]:  # fmt: skip
+    """An lm-eval task config dict reading local JSONL files (nothing is downloaded).
+
+    Few-shot examples come from `fewshot_file`, a separate dev/train split. Drawing them from the test file
+    lets an item see itself, answer included, among its shots; that is refused unless `fewshot_from_test`,
+    and then the test split is also the few-shot split, so lm-eval draws num_fewshot + 1 and drops the item.
+    """
     if benchmark not in TEMPLATES:
         raise ValueError(f"benchmark must be one of {sorted(TEMPLATES)}, got {benchmark!r}")
     for f in (test_file, fewshot_file):
         if f is not None and not Path(f).is_file():
             raise FileNotFoundError(f"{f}: local dataset file not found")
-    files = {"test": str(test_file), "train": str(fewshot_file or test_file)}
+    same = fewshot_file is None or Path(fewshot_file).resolve() == Path(test_file).resolve()
+    if num_fewshot > 0 and same and not fewshot_from_test:
+        from infir.config import ConfigError
+
+        raise ConfigError(
+            "fewshot_data",
+            f"the {num_fewshot} few-shot examples would come from the test file {test_file} (an item could see "
+            "itself and its answer): give fewshot_data=<a dev/train JSONL>, or fewshot_from_test=true to draw "
+            "them from the test file without the item itself",
+        )
+    if same:
+        files, fewshot_split = {"test": str(test_file)}, "test"
+    else:
+        files, fewshot_split = {"test": str(test_file), "train": str(fewshot_file)}, "train"
     cfg = {
         "task": f"infir_{benchmark}",
         "dataset_path": "json",
         "dataset_kwargs": {"data_files": files},
         "test_split": "test",
-        "fewshot_split": "train",
+        "fewshot_split": fewshot_split,
         "num_fewshot": num_fewshot,
         "fewshot_config": {"sampler": "first_n"},
         **TEMPLATES[benchmark],
@@ -107,6 +128,7 @@ def run_harness(
     batch_size: int = 8,
     max_gen_toks: int = 256,
     device: str | None = None,
+    fewshot_from_test: bool = False,
 ) -> dict:
     """Run one benchmark with lm-eval's HFLM on a local checkpoint; returns scalar metrics + samples."""
     import torch
@@ -114,7 +136,7 @@ def run_harness(
     from lm_eval.models.huggingface import HFLM
 
     shots = DEFAULT_FEWSHOT[benchmark] if num_fewshot is None else num_fewshot
-    cfg = task_config(benchmark, test_file, fewshot_file, shots, max_gen_toks)
+    cfg = task_config(benchmark, test_file, fewshot_file, shots, max_gen_toks, fewshot_from_test)
     dev = device or ("cuda" if torch.cuda.is_available() else "cpu")
     lm = HFLM(pretrained=str(model_path), device=dev, batch_size=batch_size)
     out = evaluator.simple_evaluate(
@@ -135,8 +157,23 @@ def run_harness(
     result: dict[str, Any] = {"benchmark": benchmark, "num_fewshot": shots, "items": len(samples), **metrics}
     if benchmark == "mbpp":
         result.update(_execute_mbpp(samples))
-    result["samples"] = [{"doc_id": s["doc_id"], "output": s["filtered_resps"][0]} for s in samples]
+    result["samples"] = [{"doc_id": s["doc_id"], "output": s["filtered_resps"][0], "prompt": _prompt(s)}
+                         for s in samples]  # fmt: skip
     return result
+
+
+def _prompt(sample: dict) -> str:
+    """The context lm-eval built for a logged sample (few-shot examples + the item), whatever its nesting."""
+    todo: list[Any] = [sample.get("arguments")]
+    while todo:
+        item = todo.pop(0)
+        if isinstance(item, str):
+            return item
+        if isinstance(item, dict):
+            todo.extend(item.values())
+        elif isinstance(item, list | tuple):
+            todo.extend(item)
+    return ""
 
 
 def _execute_mbpp(samples: list[dict]) -> dict:

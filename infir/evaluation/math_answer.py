@@ -1,7 +1,9 @@
-"""MATH answer checking: the last \\boxed{...} of a solution, normalised, compared as strings.
+"""MATH answer checking: the last \\boxed{...} of a solution, compared by value, not by spelling.
 
-Minerva-style exact match (Lewkowycz et al. 2022, the harness's `minerva_math`), written here because
-lm-eval's own module will not import beside hydra's antlr4 pin. A model's answer is its last `\\boxed{}`,
+Extraction is Minerva's (Lewkowycz et al. 2022, the harness's `minerva_math`), written here because
+lm-eval's own module will not import beside hydra's antlr4 pin. Comparison is the paper's Qwen2.5-Math-style
+check: the normalised strings, else symbolic equivalence with `math-verify` (so `\\frac{1}{2}` = `0.5`,
+`2\\sqrt{2}` = `\\sqrt{8}`, `x^2+2x+1` = `(x+1)^2`); `string_match` keeps the old strict score beside it. A model's answer is its last `\\boxed{}`,
 or else the `Final Answer: The final answer is X.` line Minerva's few-shot prompt teaches. Braces are
 matched, so `\\boxed{\\frac{2}{3}}` gives `\\frac{2}{3}` (a greedy regex would run to the last `}`).
 """
@@ -9,6 +11,7 @@ matched, so `\\boxed{\\frac{2}{3}}` gives `\\frac{2}{3}` (a greedy regex would r
 from __future__ import annotations
 
 import re
+import threading
 
 _FINAL = re.compile(r"[Ff]inal [Aa]nswer: The final answer is (.*?)\. I hope it is correct\.")
 # Minerva's normalisation, reduced to what is exact on strings: units/words, spacing, dollar signs,
@@ -55,12 +58,33 @@ def normalise(answer: str) -> str:
     return s.rstrip(".")
 
 
-def is_correct(output: str, solution: str) -> bool:
+def equivalent(pred: str, gold: str) -> bool:
+    """Same normalised string, or the same value/expression by math-verify's symbolic check."""
+    if normalise(pred) == normalise(gold):
+        return True
+    from math_verify import parse, verify
+
+    # math-verify's timeouts use SIGALRM, which only the main thread may set
+    timeout = 5 if threading.current_thread() is threading.main_thread() else None
+    try:
+        gold_parsed = parse(f"${gold}$", parsing_timeout=timeout)
+        pred_parsed = parse(f"${pred}$", parsing_timeout=timeout)
+        return bool(gold_parsed and pred_parsed and verify(gold_parsed, pred_parsed, timeout_seconds=timeout))
+    except Exception:  # an unparsable answer is a wrong answer, never a crash of the run
+        return False
+
+
+def is_correct(output: str, solution: str, symbolic: bool = True) -> bool:
     """Does a generation reach the reference solution's boxed answer?"""
     gold, pred = last_boxed(solution), model_answer(output)
-    return gold is not None and pred is not None and normalise(pred) == normalise(gold)
+    if gold is None or pred is None:
+        return False
+    return equivalent(pred, gold) if symbolic else normalise(pred) == normalise(gold)
 
 
 def process_results(doc: dict, results: list[str]) -> dict[str, int]:
-    """lm-eval hook: one generation per doc -> exact_match 0/1."""
-    return {"exact_match": int(is_correct(results[0], doc["solution"]))}
+    """lm-eval hook: one generation per doc -> exact_match (symbolic) and string_match, 0/1 each."""
+    return {
+        "exact_match": int(is_correct(results[0], doc["solution"])),
+        "string_match": int(is_correct(results[0], doc["solution"], symbolic=False)),
+    }

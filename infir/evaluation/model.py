@@ -86,6 +86,20 @@ def score_sequences(lm: LoadedLM, seqs: Sequence[list[int]], n_scored: Sequence[
     return out_lp, out_greedy
 
 
+def encode_pair(lm: LoadedLM, context: str, continuation: str) -> tuple[list[int], list[int]]:
+    """Context and continuation token ids the way lm-evaluation-harness splits them: trailing whitespace
+    of the context moves onto the continuation, the whole string is encoded once, and the continuation is
+    what follows the context's own encoding. Encoding the two apart differs wherever a token spans the
+    boundary, and then scores a tokenization the model never sees."""
+    stripped = context.rstrip()
+    continuation = context[len(stripped) :] + continuation
+    if not stripped:
+        return [], lm.encode(continuation)
+    whole = lm.encode(stripped + continuation)
+    ctx = lm.encode(stripped)
+    return whole[: len(ctx)], whole[len(ctx) :]
+
+
 def loglikelihood(
     lm: LoadedLM, requests: Sequence[tuple[str, str]], batch_size: int = 8
 ) -> list[tuple[float, int, bool]]:
@@ -97,13 +111,10 @@ def loglikelihood(
     """
     seqs, n_scored = [], []
     for context, cont in requests:
-        stripped = context.rstrip()
-        cont = context[len(stripped) :] + cont
-        ctx_ids = [lm.prefix_id] + lm.encode(stripped) if stripped else [lm.prefix_id]
-        cont_ids = lm.encode(cont)
+        ctx_ids, cont_ids = encode_pair(lm, context, cont)
         if not cont_ids:
             raise ValueError(f"continuation {cont!r} encodes to no tokens")
-        seq = (ctx_ids + cont_ids)[-(lm.max_len + 1) :]
+        seq = ([lm.prefix_id] + ctx_ids + cont_ids)[-(lm.max_len + 1) :]
         seqs.append(seq)
         n_scored.append(min(len(cont_ids), len(seq) - 1))
     lps, greedy = score_sequences(lm, seqs, n_scored, batch_size)

@@ -25,8 +25,10 @@ class SuiteConfig:
     name: str = "suite"
     kind: Kind = "web_nll"
     data: str | None = None
-    #: few-shot examples for `harness` (a local JSONL with the train split); defaults to `data`
+    #: few-shot examples for `harness`: a local JSONL of a dev/train split (never the test file, unless
+    #: `fewshot_from_test`, which then leaves each item out of its own shots)
     fewshot_data: str | None = None
+    fewshot_from_test: bool = False
     #: `harness` only: gsm8k | math | mmlu | mbpp
     benchmark: str | None = None
     num_fewshot: int | None = field(default=None, metadata={"ge": 0})
@@ -128,6 +130,7 @@ def run_suite(cfg: SuiteConfig, model_path: str | Path, out_dir: str | Path | No
             cfg.limit,
             cfg.batch_size,
             min(cfg.max_new_tokens, 1024),
+            fewshot_from_test=cfg.fewshot_from_test,
         )
     else:  # screenspot lives with the VLM recipes (engineer H); imported only when used
         mod = importlib.import_module("infir.recipes.vlm.screenspot")

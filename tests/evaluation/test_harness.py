@@ -5,6 +5,7 @@ from pathlib import Path
 
 import pytest
 
+from infir.config import ConfigError
 from infir.evaluation import harness, shipped
 
 MC = Path(__file__).resolve().parents[2] / "data" / "eval" / "mc_handwritten.jsonl"
@@ -13,9 +14,25 @@ MC = Path(__file__).resolve().parents[2] / "data" / "eval" / "mc_handwritten.jso
 def test_task_config_points_at_local_files(tmp_path):
     f = tmp_path / "t.jsonl"
     f.write_text("{}\n")
-    cfg = harness.task_config("mmlu", f, None, 5)
+    shots = tmp_path / "dev.jsonl"
+    shots.write_text("{}\n")
+    cfg = harness.task_config("mmlu", f, shots, 5)
     assert cfg["dataset_path"] == "json" and cfg["dataset_kwargs"]["data_files"]["test"] == str(f)
-    assert cfg["num_fewshot"] == 5 and cfg["output_type"] == "multiple_choice"
+    assert (
+        cfg["num_fewshot"] == 5
+        and cfg["output_type"] == "multiple_choice"
+        and cfg["fewshot_split"] == "train"
+    )
+    # the test file as its own few-shot source: refused, or one split (lm-eval then leaves the item out)
+    for same in (None, f):
+        with pytest.raises(ConfigError) as err:
+            harness.task_config("mmlu", f, same, 5)
+        assert err.value.path == "fewshot_data"
+    one = harness.task_config("mmlu", f, None, 5, fewshot_from_test=True)
+    assert one["fewshot_split"] == one["test_split"] == "test" and list(
+        one["dataset_kwargs"]["data_files"]
+    ) == ["test"]
+    assert harness.task_config("mmlu", f, None, 0)["num_fewshot"] == 0  # zero-shot needs no examples
     with pytest.raises(FileNotFoundError, match="local dataset file"):
         harness.task_config("gsm8k", tmp_path / "missing.jsonl", None, 8)
 
@@ -28,8 +45,18 @@ def test_harness_mmlu_style_on_tiny_model(tiny_model, tmp_path):
     test.write_text("".join(json.dumps({"question": r["question"], "choices": r["choices"],
                                         "answer": "ABCD".index(r["answer"]) if isinstance(r["answer"], str) else r["answer"]}) + "\n"
                             for r in rows))  # fmt: skip
-    res = harness.run_harness(tiny_model, "mmlu", test, num_fewshot=2, limit=3, batch_size=4, device="cpu")
+    with pytest.raises(ConfigError, match="fewshot_data.*would come from the test file"):
+        harness.run_harness(tiny_model, "mmlu", test, num_fewshot=2, limit=3, device="cpu")
+    res = harness.run_harness(tiny_model, "mmlu", test, num_fewshot=2, limit=3, batch_size=4, device="cpu",
+                              fewshot_from_test=True)  # fmt: skip
     assert res["items"] == 3 and 0.0 <= res["acc"] <= 1.0 and res["num_fewshot"] == 2
+    # lm-eval built each prompt from two OTHER items: the item's own question appears once (as the
+    # question), never among its shots
+    for sample in res["samples"]:
+        own = rows[sample["doc_id"]]["question"].strip()
+        others = [r["question"].strip() for i, r in enumerate(rows) if i != sample["doc_id"]]
+        assert sample["prompt"].count(own) == 1, sample["prompt"]
+        assert sum(q in sample["prompt"] for q in others) == 2
 
 
 @pytest.mark.slow
@@ -50,3 +77,29 @@ def test_harness_generation_on_real_items(tiny_model, tmp_path, benchmark):
     else:
         key = "exact_match" if benchmark == "math" else "exact_match_strict-match"
         assert res[key] == 0.0
+
+
+@pytest.mark.slow
+def test_context_continuation_split_is_lm_evals(tiny_model):
+    """Our (context, continuation) token split equals lm-eval's HFLM._encode_pair, including pairs whose
+    boundary falls inside a token, where encoding the two strings apart gives different ids."""
+    from lm_eval.models.huggingface import HFLM
+
+    from infir.evaluation.model import encode_pair, load_lm
+
+    ours = load_lm(tiny_model, device="cpu")
+    ref = HFLM(pretrained=str(tiny_model), device="cpu", batch_size=1)
+    pairs = [("Question: what is 2+2?\nAnswer:", " 4"), ("The cat sat on the", " mat."), ("ab", "cdef"),
+             ("Answer: ", "Paris"), ("x = 1", "0\n"), ("def f():\n   ", " return 1"), ("", "hello")]  # fmt: skip
+    split_inside_a_token = 0
+    for context, cont in pairs:
+        got = encode_pair(ours, context, cont)
+        if context:
+            want = ref._encode_pair(context, cont)
+            assert (list(got[0]), list(got[1])) == (list(want[0]), list(want[1])), (context, cont)
+            split_inside_a_token += ours.encode(cont.lstrip() if context.endswith(" ") else cont) != list(
+                want[1]
+            )
+        else:
+            assert got == ([], ours.encode(cont))
+    assert split_inside_a_token > 0  # at least one pair where encoding apart would have differed

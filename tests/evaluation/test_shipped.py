@@ -59,7 +59,28 @@ def test_math_boxed_answer_agrees_with_the_final_answer_line():
 )
 def test_math_process_results(output, ok):
     doc = next(r for r in shipped.math() if "-\\frac{2}{3}" in r["solution"])
-    assert math_answer.process_results(doc, [output]) == {"exact_match": int(ok)}
+    assert math_answer.process_results(doc, [output]) == {"exact_match": int(ok), "string_match": int(ok)}
+
+
+@pytest.mark.parametrize(
+    ("pred", "gold", "symbolic", "string"),
+    [
+        ("-0.6666666666666666", "-\\frac{2}{3}", True, False),  # the same value, spelled as a decimal
+        ("\\sqrt{8}", "2\\sqrt{2}", True, False),
+        ("(x+1)^2", "x^2+2x+1", True, False),
+        ("\\frac{1}{2}", "0.5", True, False),
+        ("1,000", "1000", True, True),
+        ("21", "12", False, False),  # same digits, another number: a digit-blind matcher would pass it
+        ("-\\frac{2}{3}", "\\frac{2}{3}", False, False),
+        ("\\frac{2}{3}", "\\frac{3}{2}", False, False),
+        ("x+1", "x+2", False, False),
+        ("\\frac{", "\\frac{1}{2}", False, False),  # unparsable: wrong, not a crash
+    ],
+)
+def test_math_answers_compared_by_value(pred, gold, symbolic, string):
+    output, solution = f"so $\\boxed{{{pred}}}$.", f"The answer is $\\boxed{{{gold}}}$."
+    assert math_answer.is_correct(output, solution) is symbolic
+    assert math_answer.is_correct(output, solution, symbolic=False) is string
 
 
 def test_export_shipped_cli(tmp_path):
