@@ -91,8 +91,19 @@ def app() -> None:
 @click.option("--out", "out_png", default="eval_compare.png", show_default=True, help="PNG to write.")
 @click.option("--labels", default=None, help="Comma-separated labels, one per result dir.")
 @click.option("--dry-run", is_flag=True, help="Print what would be compared and exit.")
-def compare_cmd(result_dirs: tuple[str, ...], out_png: str, labels: str | None, dry_run: bool) -> None:
+@click.option(
+    "--paper",
+    default=None,
+    help="A table of conf/paper/infir_tables.yaml (table1_base_fewshot, table2_instruct_zeroshot, "
+    "table6_long_cot_2m, ...): print and plot the paper's numbers beside RESULT_DIR's.",
+)
+def compare_cmd(
+    result_dirs: tuple[str, ...], out_png: str, labels: str | None, dry_run: bool, paper: str | None
+) -> None:
     """Plot suite metrics across checkpoints' result dirs (one x tick per checkpoint / data mixture)."""
+    if paper:
+        _compare_paper(paper, result_dirs, out_png, dry_run)
+        return
     names = labels.split(",") if labels else None
     if names is not None and len(names) != len(result_dirs):
         raise click.BadParameter(
@@ -107,6 +118,31 @@ def compare_cmd(result_dirs: tuple[str, ...], out_png: str, labels: str | None, 
 
     res = compare(list(result_dirs), out_png, names)
     click.echo(f"plot: {res['png']}")
+
+
+def _compare_paper(table: str, result_dirs: tuple[str, ...], out_png: str, dry_run: bool) -> None:
+    from infir.config import ConfigError
+    from infir.evaluation import paper
+
+    if len(result_dirs) != 1:
+        raise ConfigError("--paper", "compares one result dir with the paper's table")
+    known = paper.tables()
+    if table not in known:
+        raise ConfigError("--paper", f"unknown table {table!r}; known: {sorted(known)}")
+    if dry_run:
+        click.echo(dump_yaml_plain({"paper": table, "result_dir": result_dirs[0], "out": out_png}), nl=False)
+        return
+    if not Path(result_dirs[0]).is_dir():
+        raise ConfigError("result_dir", f"{result_dirs[0]}: not a folder of `infir eval` results")
+    try:
+        rows = paper.side_by_side(table, result_dirs[0])
+    except FileNotFoundError as exc:
+        raise ConfigError("result_dir", str(exc)) from None
+    text = paper.markdown(table, rows, known[table]["model"])
+    Path(out_png).with_suffix(".md").parent.mkdir(parents=True, exist_ok=True)
+    Path(out_png).with_suffix(".md").write_text(text)
+    click.echo(text)
+    click.echo(f"plot: {paper.plot(table, rows, out_png)}")
 
 
 @app.command("build-valset")

@@ -183,3 +183,36 @@ def test_cuda_scores_match_cpu(tiny_model):
     texts = [json.loads(x)["text"][:500] for x in next(VALID.glob("*.jsonl")).open()][:2]
     for (a, n), (b, m) in zip(nll.doc_nll(cpu, texts, 64), nll.doc_nll(gpu, texts, 64)):
         assert n == m and a == pytest.approx(b, rel=1e-3)
+
+
+def test_compare_with_the_papers_table(tmp_path):
+    """`infir eval compare --paper table1_base_fewshot DIR`: our suite results beside Table 1, with deltas;
+    benchmarks without a suite or not run are labelled, never dropped; bad input is one line."""
+    import subprocess
+    import sys
+
+    res_dir = tmp_path / "eval"
+    report.write_results(res_dir, "humaneval", "m", {"pass@1": 0.25, "problems": 164})
+    report.write_results(res_dir, "harness_mmlu", "m", {"acc": 0.5})
+    out = tmp_path / "cmp.png"
+    cmd = [
+        sys.executable,
+        "-m",
+        "infir.cli",
+        "eval",
+        "compare",
+        "--paper",
+        "table1_base_fewshot",
+        str(res_dir),
+    ]
+    proc = subprocess.run([*cmd, "--out", str(out)], capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    lines = {ln.split("|")[1].strip(): ln for ln in proc.stdout.splitlines() if ln.startswith("| ")}
+    assert "| 37.80 | 25.00 | -12.80 | humaneval |" in lines["HumanEval"]
+    assert "| 47.24 | 50.00 | +2.76 | harness_mmlu |" in lines["MMLU"]
+    assert "not run" in lines["GSM8K"] and "no suite" in lines["MBPP (EvalPlus)"]
+    assert out.stat().st_size > 0 and out.with_suffix(".md").read_text().count("\n| ") == 2 + 6  # head + rows
+    bad = subprocess.run(
+        [*cmd[:-3], "--paper", "table9", str(res_dir)], capture_output=True, text=True, timeout=60
+    )
+    assert bad.returncode == 2 and "table9" in bad.stderr and "Traceback" not in bad.stderr
