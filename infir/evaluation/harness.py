@@ -129,8 +129,12 @@ def run_harness(
     max_gen_toks: int = 256,
     device: str | None = None,
     fewshot_from_test: bool = False,
+    chat_template: bool = False,
 ) -> dict:
-    """Run one benchmark with lm-eval's HFLM on a local checkpoint; returns scalar metrics + samples."""
+    """Run one benchmark with lm-eval's HFLM on a local checkpoint; returns scalar metrics + samples.
+
+    `chat_template`: the instruct-model protocol (the paper's Table 2): each prompt goes through the
+    tokenizer's chat template as a user turn (lm-eval's apply_chat_template); base models get plain text."""
     import torch
     from lm_eval import evaluator
     from lm_eval.models.huggingface import HFLM
@@ -139,9 +143,15 @@ def run_harness(
     cfg = task_config(benchmark, test_file, fewshot_file, shots, max_gen_toks, fewshot_from_test)
     dev = device or ("cuda" if torch.cuda.is_available() else "cpu")
     lm = HFLM(pretrained=str(model_path), device=dev, batch_size=batch_size)
+    if chat_template and not getattr(lm.tokenizer, "chat_template", None):
+        from infir.config import ConfigError
+
+        raise ConfigError(
+            "chat_template", f"{model_path}: the tokenizer has no chat template (not an instruct model?)"
+        )
     out = evaluator.simple_evaluate(
         model=lm, tasks=[cfg], limit=limit, log_samples=True, predict_only=benchmark == "mbpp",
-        bootstrap_iters=0,
+        bootstrap_iters=0, apply_chat_template=chat_template, fewshot_as_multiturn=chat_template and shots > 0,
     )  # fmt: skip
     name = cfg["task"]
     # lm-eval logs one sample per (doc, filter): GSM8K's two filters would count every item twice
@@ -154,7 +164,8 @@ def run_harness(
         for k, v in out["results"][name].items()
         if isinstance(v, int | float) and "stderr" not in k
     }
-    result: dict[str, Any] = {"benchmark": benchmark, "num_fewshot": shots, "items": len(samples), **metrics}
+    result: dict[str, Any] = {"benchmark": benchmark, "num_fewshot": shots, "chat_template": chat_template,
+                              "items": len(samples), **metrics}  # fmt: skip
     if benchmark == "mbpp":
         result.update(_execute_mbpp(samples))
     result["samples"] = [{"doc_id": s["doc_id"], "output": s["filtered_resps"][0], "prompt": _prompt(s)}

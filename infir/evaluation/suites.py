@@ -29,6 +29,8 @@ class SuiteConfig:
     #: `fewshot_from_test`, which then leaves each item out of its own shots)
     fewshot_data: str | None = None
     fewshot_from_test: bool = False
+    #: instruct models (the paper's Table 2): prompts through the tokenizer's chat template, zero-shot
+    chat_template: bool = False
     #: `harness` only: gsm8k | math | mmlu | mbpp
     benchmark: str | None = None
     num_fewshot: int | None = field(default=None, metadata={"ge": 0})
@@ -131,6 +133,7 @@ def run_suite(cfg: SuiteConfig, model_path: str | Path, out_dir: str | Path | No
             cfg.batch_size,
             min(cfg.max_new_tokens, 1024),
             fewshot_from_test=cfg.fewshot_from_test,
+            chat_template=cfg.chat_template,
         )
     else:  # screenspot lives with the VLM recipes (engineer H); imported only when used
         mod = importlib.import_module("infir.recipes.vlm.screenspot")

@@ -103,3 +103,34 @@ def test_context_continuation_split_is_lm_evals(tiny_model):
         else:
             assert got == ([], ours.encode(cont))
     assert split_inside_a_token > 0  # at least one pair where encoding apart would have differed
+
+
+@pytest.mark.slow
+def test_instruct_protocol_is_zero_shot_through_the_chat_template(tiny_model, tmp_path):
+    """conf/eval/instruct_gsm8k.yaml on real GSM8K items: no few-shot examples, the question as a user turn
+    of the tokenizer's chat template; a tokenizer without a template is refused (not silently plain)."""
+    import shutil
+
+    from transformers import AutoTokenizer
+
+    from infir.data.tokenizer import LLAMA3_CHAT_TEMPLATE
+    from infir.evaluation.suites import load_suite
+
+    instruct = tmp_path / "instruct"
+    shutil.copytree(tiny_model, instruct)
+    tok = AutoTokenizer.from_pretrained(instruct)
+    tok.chat_template = LLAMA3_CHAT_TEMPLATE
+    tok.save_pretrained(instruct)
+    (path,) = shipped.export(tmp_path, ["gsm8k"]).values()
+    cfg = load_suite("instruct_gsm8k", [f"data={path}"])
+    assert cfg.num_fewshot == 0 and cfg.chat_template and cfg.fewshot_data is None
+    res = harness.run_harness(instruct, "gsm8k", path, None, cfg.num_fewshot, limit=2, batch_size=2,
+                              max_gen_toks=8, device="cpu", chat_template=True)  # fmt: skip
+    rows = [json.loads(x) for x in path.read_text().splitlines()]
+    for sample in res["samples"]:
+        prompt = sample["prompt"]
+        assert prompt.startswith("<s><|start_header_id|>user<|end_header_id|>\n\n"), prompt
+        assert prompt.endswith("<|start_header_id|>assistant<|end_header_id|>\n\n")
+        assert prompt.count("Question:") == 1 and rows[sample["doc_id"]]["question"].strip() in prompt
+    with pytest.raises(ConfigError, match="no chat template"):
+        harness.run_harness(tiny_model, "gsm8k", path, None, 0, limit=1, device="cpu", chat_template=True)
