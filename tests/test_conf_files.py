@@ -25,7 +25,24 @@ def test_conf_folders_are_all_covered():
         "cluster",
         "pipelines",
         "vlm",
+        "paper",
     }
+
+
+def test_paper_tables_name_real_suites_and_metrics():
+    """Every benchmark of conf/paper/infir_tables.yaml maps to a suite that exists (or says null) and holds
+    a fraction; the Table 1 numbers are RECIPE.md's."""
+    from infir.evaluation.paper import tables
+    from infir.evaluation.suites import suite_names
+
+    known = set(suite_names())
+    for name, table in tables().items():
+        for bench, spec in table["results"].items():
+            assert spec["suite"] is None or spec["suite"] in known, (name, bench, spec)
+            assert 0 < spec["paper"] < 1 and isinstance(spec["metric"], str), (name, bench)
+    t1 = {b: s["paper"] for b, s in tables()["table1_base_fewshot"]["results"].items()}
+    assert t1 == {"MMLU": 0.4724, "GSM8K": 0.6346, "MATH": 0.3182, "HumanEval": 0.378, "MBPP (EvalPlus)": 0.534,
+                  "MBPP 3-shot": 0.376}  # fmt: skip
 
 
 @pytest.mark.parametrize("name", sorted(recipes()))

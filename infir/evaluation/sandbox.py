@@ -55,6 +55,8 @@ class ExecResult:
     seconds: float
     detail: str = ""
     isolation: str = ""
+    #: a label on the run's command line (not a secret): finds its processes, e.g. to prove none are left
+    run_id: str = ""
 
 
 @functools.cache
@@ -124,10 +126,12 @@ def _python() -> str:
     return str(Path(sys.executable).resolve())
 
 
-def _command(workdir: Path, fd: int, mode: str, uid: int, limits: Limits, info_fd: int = -1) -> list[str]:
+def _command(
+    workdir: Path, fd: int, mode: str, uid: int, limits: Limits, info_fd: int = -1, run_id: str = ""
+) -> list[str]:
     py = [_python(), "-I", "-S", "-B"]
     if mode == "rlimits":
-        return [*py, str(CHILD), str(workdir / "program.py"), str(fd), _limit_spec(limits)]
+        return [*py, str(CHILD), str(workdir / "program.py"), str(fd), _limit_spec(limits), run_id]
     return [
         *_drop_privileges(uid), "bwrap", "--unshare-all", "--die-with-parent", "--new-session",
         "--info-fd", str(info_fd),
@@ -137,7 +141,7 @@ def _command(workdir: Path, fd: int, mode: str, uid: int, limits: Limits, info_f
         "--bind", str(workdir / "scratch"), "/sandbox/scratch", "--chdir", "/sandbox/scratch",
         "--clearenv", "--setenv", "PATH", "/usr/bin:/bin", "--setenv", "HOME", "/sandbox/scratch",
         "--setenv", "LANG", "C.UTF-8", "--setenv", "PYTHONHASHSEED", "0",
-        *py, "/sandbox/runner.py", "/sandbox/program.py", str(fd), _limit_spec(limits),
+        *py, "/sandbox/runner.py", "/sandbox/program.py", str(fd), _limit_spec(limits), run_id,
     ]  # fmt: skip
 
 
@@ -162,6 +166,7 @@ def run_program(task_id: str, program: str, limits: Limits = Limits(), slot: int
     mode = isolation()
     uid = NOBODY if slot is None else SLOT_UID_BASE + slot
     nonce = secrets.token_hex(16)
+    run_id = "run-" + secrets.token_hex(6)
     t0 = time.perf_counter()
     with tempfile.TemporaryDirectory(prefix="infir-sbx-") as tmp:
         work = Path(tmp)
@@ -177,7 +182,7 @@ def run_program(task_id: str, program: str, limits: Limits = Limits(), slot: int
             info_read, info_write = os.pipe()  # bwrap reports its sandbox's PID 1 here
             try:
                 proc = subprocess.Popen(
-                    _command(work, read_end, mode, uid, limits, info_write),
+                    _command(work, read_end, mode, uid, limits, info_write, run_id),
                     cwd=work / "scratch",
                     env={"PATH": "/usr/bin:/bin", "LANG": "C.UTF-8", "PYTHONHASHSEED": "0"},
                     stdin=subprocess.DEVNULL,
@@ -196,12 +201,17 @@ def run_program(task_id: str, program: str, limits: Limits = Limits(), slot: int
         seconds = time.perf_counter() - t0
         stdout, stderr = _tail(work / "stdout"), _tail(work / "stderr")
     if timed_out:
-        return ExecResult(task_id, "timeout", seconds, f"over {limits.timeout_s}s", mode)
+        return ExecResult(task_id, "timeout", seconds, f"over {limits.timeout_s}s", mode, run_id)
     if stdout.rstrip("\n").endswith(nonce) and proc.returncode == 0:
-        return ExecResult(task_id, "passed", seconds, "", mode)
+        return ExecResult(task_id, "passed", seconds, "", mode, run_id)
     last = (stderr.strip().splitlines() or [""])[-1]
     return ExecResult(
-        task_id, "failed", seconds, last or f"exit status {proc.returncode}, no completion token", mode
+        task_id,
+        "failed",
+        seconds,
+        last or f"exit status {proc.returncode}, no completion token",
+        mode,
+        run_id,
     )
 
 

@@ -15,7 +15,18 @@ from pathlib import Path
 import pytest
 
 from infir.evaluation import sandbox
-from infir.evaluation.sandbox import Limits, run_program
+from infir.evaluation.sandbox import ExecResult, Limits
+
+#: run ids of every program this module ran: leftovers are looked for among these only, so a suite running
+#: beside this one (another checkout's, on the same machine) cannot be mistaken for ours
+RUN_IDS: list[str] = []
+
+
+def run_program(*args, **kwargs) -> ExecResult:
+    result = sandbox.run_program(*args, **kwargs)
+    RUN_IDS.append(result.run_id)
+    return result
+
 
 FAST = Limits(timeout_s=5.0)
 CORRECT = "def add(a, b):\n    return a + b\n\nassert add(2, 3) == 5\n"
@@ -26,7 +37,8 @@ needs_ns = pytest.mark.skipif(
 
 
 def _leftovers() -> list[str]:
-    """Processes still running a sandboxed program (any mode), by their command line."""
+    """Processes still running a program this module ran (any mode), by the run id on their command line."""
+    ids = set(RUN_IDS)
     out = []
     for pid in os.listdir("/proc"):
         if not pid.isdigit():
@@ -35,7 +47,7 @@ def _leftovers() -> list[str]:
             cmd = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
         except OSError:
             continue
-        if "/sandbox/runner.py" in cmd or "infir-sbx-" in cmd:
+        if ids & set(cmd.split()):
             out.append(f"{pid}: {cmd}")
     return out
 
