@@ -67,15 +67,24 @@ def _score_samples(cfg, samples: Path) -> None:
     from infir.evaluation.codeexec import read_problems, score_samples
     from infir.evaluation.sandbox import Limits
 
-    if cfg.kind != "humaneval":
+    if cfg.kind not in ("humaneval", "humaneval_plus"):
         raise ConfigError("--samples", f"suite {cfg.name!r} ({cfg.kind}) does not execute code")
     if not samples.is_file():
         raise ConfigError("--samples", f"{samples}: file not found")
     out = samples.with_name(samples.stem + "_results.jsonl")
     problems = read_problems(cfg.data_path())
-    result = score_samples(
-        samples, problems, out, limits=Limits(timeout_s=cfg.timeout_s, memory_mb=cfg.memory_mb)
-    )
+    limits = Limits(timeout_s=cfg.timeout_s, memory_mb=cfg.memory_mb)
+    if cfg.kind == "humaneval_plus":
+        import json
+
+        from infir.evaluation import evalplus
+        from infir.evaluation.codeexec import read_samples
+
+        res = evalplus.score_plus(problems, read_samples(samples, problems), limits, ks=(1, 10, 100))
+        out.write_text("".join(json.dumps(r) + "\n" for r in res["per_sample"]))
+        result = evalplus.flat(res)
+    else:
+        result = score_samples(samples, problems, out, limits=limits)
     for key, value in result.items():
         click.echo(f"{key:10s} {value:.4f}" if isinstance(value, float) else f"{key:10s} {value}")
     click.echo(f"per-sample results: {out}")

@@ -13,7 +13,7 @@ from infir.config import ConfigError, fail, load_yaml, resolve
 REPO = Path(__file__).resolve().parents[2]
 CONF_DIR = REPO / "conf" / "eval"
 
-Kind = Literal["web_nll", "choice", "answer_nll", "humaneval", "harness", "screenspot"]
+Kind = Literal["web_nll", "choice", "answer_nll", "humaneval", "humaneval_plus", "harness", "screenspot"]
 
 
 @dataclass
@@ -121,6 +121,12 @@ def run_suite(cfg: SuiteConfig, model_path: str | Path, out_dir: str | Path | No
     elif cfg.kind == "humaneval":
         result = codeexec.evaluate_humaneval(
             model_path, data, cfg.limit, cfg.max_new_tokens, timeout_s=cfg.timeout_s, memory_mb=cfg.memory_mb
+        )
+    elif cfg.kind == "humaneval_plus":
+        from infir.evaluation import evalplus
+
+        result = evalplus.evaluate(
+            model_path, data, cfg.limit, cfg.max_new_tokens, cfg.timeout_s, cfg.memory_mb
         )
     elif cfg.kind == "harness":
         result = harness.run_harness(

@@ -273,3 +273,56 @@ def test_a_fork_bomb_is_bounded(canaries):
     assert result.status == "timeout" and time.perf_counter() - t0 < 6, result
     assert not _leftovers()
     assert run_program("after", CORRECT, FAST, slot=7).status == "passed"  # the slot is usable again
+
+
+def test_evalplus_extra_inputs_catch_what_the_base_tests_miss(tmp_path):
+    """HumanEval+-style problems built from real HumanEval items with extra inputs: a completion that
+    memorised the base tests passes `base` and fails `plus`; float outputs are compared within atol; an
+    object claiming equality with everything is no answer; a problem without plus inputs has plus == base."""
+    from infir.evaluation.codeexec import read_problems
+    from infir.evaluation.evalplus import score_plus
+
+    problems = read_problems()
+    gcd, mad, first = dict(problems["HumanEval/13"]), dict(problems["HumanEval/4"]), problems["HumanEval/0"]
+    gcd.update(base_input=[[3, 7], [10, 15]], plus_input=[[12, 18], [100, 75], [7, 13], [0, 5]], atol=0)
+    mad.update(base_input=[[[1.0, 2.0, 3.0, 4.0]]], plus_input=[[[-1.5, 2.5, 3.25]], [[1e-9, 3.0]]], atol=0)
+    probs = {"HumanEval/13": gcd, "HumanEval/4": mad, "HumanEval/0": first}
+    memorised = "    return {(3, 7): 1, (10, 15): 5, (49, 14): 7, (144, 60): 12}.get((a, b), 1)\n"
+    always_equal = (
+        "    class Yes:\n        def __eq__(self, other):\n            return True\n    return Yes()\n"
+    )
+    reordered = "    m = sum(reversed(numbers)) / len(numbers)\n    return sum(abs(m - x) for x in numbers) / len(numbers)\n"
+    samples = [
+        ("HumanEval/13", gcd["canonical_solution"]),  # right everywhere
+        ("HumanEval/13", memorised),  # base only
+        ("HumanEval/13", always_equal),  # fools HumanEval's own `==` tests, not the plus comparison
+        ("HumanEval/4", reordered),  # same value up to float rounding
+        ("HumanEval/4", "    return sum(numbers) / len(numbers)\n"),  # the mean, not the deviation
+        ("HumanEval/0", first["canonical_solution"]),  # no plus inputs: base tests alone
+    ]
+    res = score_plus(probs, samples, Limits(timeout_s=10.0))
+    got = [(r["base"], r["plus"]) for r in res["per_sample"]]
+    assert got == [("passed", "passed"), ("passed", "failed"), ("passed", "failed"),
+                   ("passed", "passed"), ("failed", "failed"), ("passed", "passed")], res["per_sample"]  # fmt: skip
+    assert res["base"]["passed"] == 5 and res["plus"]["passed"] == 3
+    # the same through the CLI: `infir eval humaneval_plus --samples` with the HumanEval+ file as data
+    import json
+
+    data, sample_file = tmp_path / "HumanEvalPlus.jsonl", tmp_path / "samples.jsonl"
+    data.write_text("".join(json.dumps(p) + "\n" for p in probs.values()))
+    sample_file.write_text("".join(json.dumps({"task_id": t, "completion": c}) + "\n" for t, c in samples))
+    cmd = [
+        sys.executable,
+        "-m",
+        "infir.cli",
+        "eval",
+        "humaneval_plus",
+        "--samples",
+        str(sample_file),
+        f"data={data}",
+    ]
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    rows = [json.loads(x) for x in (tmp_path / "samples_results.jsonl").read_text().splitlines()]
+    assert [(r["base"], r["plus"]) for r in rows] == got
+    assert "base_passed 5" in proc.stdout and "\npassed     3" in proc.stdout
