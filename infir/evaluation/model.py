@@ -148,14 +148,30 @@ def doc_nll(lm: LoadedLM, texts: Sequence[str], seq_len: int, batch_size: int = 
 
 @torch.inference_mode()
 def generate(
-    lm: LoadedLM, prompts: Sequence[str], max_new_tokens: int = 256, stop: Sequence[str] = ()
+    lm: LoadedLM,
+    prompts: Sequence[str],
+    max_new_tokens: int = 256,
+    stop: Sequence[str] = (),
+    temperature: float = 0.0,
+    top_p: float = 1.0,
+    seed: int = 0,
+    templated: bool = False,
 ) -> list[str]:
-    """Greedy completions, batched with left padding, cut at the first stop sequence."""
+    """Completions, batched with left padding, cut at the first stop sequence: greedy at temperature 0,
+    else sampled (seeded, so a rerun gives the same samples). `templated`: the prompts are already
+    rendered by the chat template, which wrote its own BOS."""
     tok = lm.tokenizer
     pad = tok.pad_token_id if tok.pad_token_id is not None else lm.prefix_id
+    sampling = (
+        {"do_sample": False}
+        if temperature <= 0
+        else {"do_sample": True, "temperature": temperature, "top_p": top_p}
+    )
+    if temperature > 0:
+        torch.manual_seed(seed)
     outs: list[str] = []
     for i in range(0, len(prompts), 8):
-        chunk = [[lm.prefix_id] + lm.encode(p) for p in prompts[i : i + 8]]
+        chunk = [([] if templated else [lm.prefix_id]) + lm.encode(p) for p in prompts[i : i + 8]]
         width = max(len(c) for c in chunk)
         ids = torch.full((len(chunk), width), pad, dtype=torch.long)
         mask = torch.zeros_like(ids)
@@ -166,8 +182,8 @@ def generate(
             input_ids=ids.to(lm.device),
             attention_mask=mask.to(lm.device),
             max_new_tokens=max_new_tokens,
-            do_sample=False,
             pad_token_id=pad,
+            **sampling,
         )
         for row in range(len(chunk)):
             text = tok.decode(gen[row, width:], skip_special_tokens=True)

@@ -13,7 +13,9 @@ from infir.config import ConfigError, fail, load_yaml, resolve
 REPO = Path(__file__).resolve().parents[2]
 CONF_DIR = REPO / "conf" / "eval"
 
-Kind = Literal["web_nll", "choice", "answer_nll", "humaneval", "humaneval_plus", "harness", "screenspot"]
+Kind = Literal[
+    "web_nll", "choice", "answer_nll", "humaneval", "humaneval_plus", "harness", "reasoning", "screenspot"
+]
 
 
 @dataclass
@@ -49,11 +51,18 @@ class SuiteConfig:
     max_new_tokens: int = field(default=384, metadata={"gt": 0})
     timeout_s: float = field(default=10.0, metadata={"gt": 0})
     memory_mb: int = field(default=1024, metadata={"ge": 64})
+    #: reasoning (Table 6) only: `math` answers checked by value, or four-way `choice` (GPQA) shuffled
+    answer_type: Literal["math", "choice"] = "math"
+    #: reasoning: samples per item (pass@1 is their mean; > 1 samples at `temperature`, 1 is greedy)
+    n_samples: int = field(default=1, metadata={"ge": 1})
+    temperature: float = field(default=0.6, metadata={"ge": 0})
+    top_p: float = field(default=0.95, metadata={"gt": 0, "le": 1})
+    seed: int = 0
     #: screenspot only (engineer H's recipes/vlm/screenspot.py): JSONL of predicted click points
     predictions: str | None = None
 
     def validate(self) -> None:
-        if self.kind in ("web_nll", "choice", "answer_nll", "harness") and not self.data:
+        if self.kind in ("web_nll", "choice", "answer_nll", "harness", "reasoning") and not self.data:
             fail("data", f"suite kind {self.kind!r} needs a local data file")
         if self.kind == "harness" and self.benchmark not in ("gsm8k", "math", "mmlu", "mbpp"):
             fail("benchmark", f"harness suites need benchmark gsm8k|math|mmlu|mbpp, got {self.benchmark!r}")
@@ -128,6 +137,10 @@ def run_suite(cfg: SuiteConfig, model_path: str | Path, out_dir: str | Path | No
         result = evalplus.evaluate(
             model_path, data, cfg.limit, cfg.max_new_tokens, cfg.timeout_s, cfg.memory_mb
         )
+    elif cfg.kind == "reasoning":
+        from infir.evaluation import reasoning
+
+        result = reasoning.evaluate(model_path, data, cfg)
     elif cfg.kind == "harness":
         result = harness.run_harness(
             model_path,
