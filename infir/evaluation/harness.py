@@ -13,7 +13,7 @@ import re
 from pathlib import Path
 from typing import Any
 
-from infir.evaluation import math_answer
+from infir.evaluation import math_answer, mmlu
 
 DEFAULT_FEWSHOT = {"gsm8k": 8, "math": 4, "mmlu": 5, "mbpp": 3}
 
@@ -140,6 +140,9 @@ def run_harness(
     from lm_eval.models.huggingface import HFLM
 
     shots = DEFAULT_FEWSHOT[benchmark] if num_fewshot is None else num_fewshot
+    if benchmark == "mmlu" and mmlu.has_subjects(test_file):  # lm-eval's per-subject protocol
+        return _run_mmlu(model_path, test_file, fewshot_file, shots, limit, batch_size, device,
+                         fewshot_from_test, chat_template)  # fmt: skip
     cfg = task_config(benchmark, test_file, fewshot_file, shots, max_gen_toks, fewshot_from_test)
     dev = device or ("cuda" if torch.cuda.is_available() else "cpu")
     lm = HFLM(pretrained=str(model_path), device=dev, batch_size=batch_size)
@@ -171,6 +174,37 @@ def run_harness(
     result["samples"] = [{"doc_id": s["doc_id"], "output": s["filtered_resps"][0], "prompt": _prompt(s)}
                          for s in samples]  # fmt: skip
     return result
+
+
+def _run_mmlu(
+    model_path, test_file, dev_file, shots, limit, batch_size, device, fewshot_from_test, chat_template
+):
+    import torch
+    from lm_eval import evaluator
+    from lm_eval.models.huggingface import HFLM
+
+    configs = mmlu.task_configs(test_file, dev_file, shots, fewshot_from_test)
+    dev = device or ("cuda" if torch.cuda.is_available() else "cpu")
+    lm = HFLM(pretrained=str(model_path), device=dev, batch_size=batch_size)
+    out = evaluator.simple_evaluate(
+        model=lm, tasks=configs, limit=limit, log_samples=True, bootstrap_iters=0,
+        apply_chat_template=chat_template, fewshot_as_multiturn=chat_template and shots > 0,
+    )  # fmt: skip
+    sizes = {c["task"]: len({s["doc_id"] for s in out["samples"][c["task"]]}) for c in configs}
+    samples = []
+    for c in configs:
+        subject = c["task"].removeprefix("infir_mmlu_")
+        first: dict[int, dict] = {}
+        for sample in out["samples"][c["task"]]:
+            first.setdefault(sample["doc_id"], sample)
+        samples += [{"subject": subject, "doc_id": s["doc_id"], "output": s["filtered_resps"][0], "prompt": _prompt(s)}
+                    for s in first.values()]  # fmt: skip
+    return {
+        "benchmark": "mmlu", "num_fewshot": shots, "chat_template": chat_template, "items": sum(sizes.values()),
+        "subjects": len(configs), "acc": mmlu.micro_average(out["results"], sizes),
+        "acc_per_subject": {c["task"].removeprefix("infir_mmlu_"): out["results"][c["task"]]["acc,none"] for c in configs},
+        "samples": samples,
+    }  # fmt: skip
 
 
 def _prompt(sample: dict) -> str:

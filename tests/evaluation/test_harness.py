@@ -134,3 +134,33 @@ def test_instruct_protocol_is_zero_shot_through_the_chat_template(tiny_model, tm
         assert prompt.count("Question:") == 1 and rows[sample["doc_id"]]["question"].strip() in prompt
     with pytest.raises(ConfigError, match="no chat template"):
         harness.run_harness(tiny_model, "gsm8k", path, None, 0, limit=1, device="cpu", chat_template=True)
+
+
+@pytest.mark.slow
+def test_mmlu_runs_per_subject_with_lm_evals_subject_line_and_same_subject_shots(tiny_model, tmp_path):
+    """Real MMLU items (lm-eval's wheel): per subject, the first 2 are the dev split, the rest the test.
+    Each prompt opens with lm-eval's own subject line and shows that subject's dev items, no other's."""
+    rows = [r for r in shipped.mmlu() if r["subject"] in ("anatomy", "astronomy", "virology")]
+    by_subject: dict[str, list[dict]] = {}
+    for r in rows:
+        by_subject.setdefault(r["subject"], []).append(r)
+    dev, test = tmp_path / "dev.jsonl", tmp_path / "test.jsonl"
+    dev.write_text("".join(json.dumps(r) + "\n" for rs in by_subject.values() for r in rs[:2]))
+    test.write_text("".join(json.dumps(r) + "\n" for rs in by_subject.values() for r in rs[2:]))
+    res = harness.run_harness(tiny_model, "mmlu", test, dev, num_fewshot=2, batch_size=4, device="cpu")
+    n_test = sum(len(rs) - 2 for rs in by_subject.values())
+    assert res["subjects"] == 3 and res["items"] == n_test and len(res["samples"]) == n_test
+    per = res["acc_per_subject"]
+    weighted = sum(per[s] * (len(rs) - 2) for s, rs in by_subject.items()) / n_test
+    assert res["acc"] == pytest.approx(weighted)  # lm-eval's weight_by_size: an average over items
+    for sample in res["samples"]:
+        subject = sample["subject"]
+        line = (
+            f"The following are multiple choice questions (with answers) about {subject.replace('_', ' ')}."
+        )
+        assert sample["prompt"].startswith(line + "\n\n"), sample["prompt"][:200]
+        for s, rs in by_subject.items():
+            for r in rs[:2]:  # the dev items: shots of their own subject only
+                assert (r["question"].strip() in sample["prompt"]) == (s == subject)
+    with pytest.raises(ConfigError, match="needs the dev split"):
+        harness.run_harness(tiny_model, "mmlu", test, None, num_fewshot=2, device="cpu")

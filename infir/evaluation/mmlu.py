@@ -1,0 +1,95 @@
+"""MMLU the way lm-evaluation-harness's `mmlu` runs it, on local files: one task per subject, each with
+lm-eval's own subject line ("The following are multiple choice questions (with answers) about ...") and
+its first `num_fewshot` dev items of the same subject as shots; accuracy averaged over items (lm-eval's
+`weight_by_size`). The template, choices, metric and subject lines are read from lm-eval's own task YAMLs
+in its wheel, so the protocol cannot drift from lm-eval's; only the dataset is swapped for local JSONL.
+"""
+
+from __future__ import annotations
+
+import json
+import tempfile
+from collections import defaultdict
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from infir.config import ConfigError
+
+
+def _task_dir() -> Path:
+    import lm_eval
+
+    return Path(lm_eval.__file__).parent / "tasks" / "mmlu" / "default"
+
+
+def _rows(path: str | Path) -> list[dict]:
+    rows = []
+    with open(path, encoding="utf-8") as fh:
+        for n, line in enumerate(fh, 1):
+            if not line.strip():
+                continue
+            try:
+                rec = json.loads(line)
+            except json.JSONDecodeError as exc:
+                raise ConfigError(f"{path}:{n}", f"invalid JSON: {exc.msg}") from None
+            if not isinstance(rec, dict) or "subject" not in rec:
+                raise ConfigError(f"{path}:{n}", "an MMLU item needs a `subject` (cais/mmlu's layout)")
+            rows.append(rec)
+    return rows
+
+
+def has_subjects(path: str | Path) -> bool:
+    with open(path, encoding="utf-8") as fh:
+        first = next((line for line in fh if line.strip()), "")
+    try:
+        return "subject" in json.loads(first)
+    except json.JSONDecodeError:
+        return False
+
+
+def task_configs(test_file: str | Path, dev_file: str | Path | None, num_fewshot: int,
+                 fewshot_from_test: bool = False) -> list[dict[str, Any]]:  # fmt: skip
+    """One lm-eval task config per subject of `test_file`, its shots from the same subject in `dev_file`."""
+    template = yaml.safe_load((_task_dir() / "_default_template_yaml").read_text())
+    test = defaultdict(list)
+    for row in _rows(test_file):
+        test[row["subject"]].append(row)
+    dev = defaultdict(list)
+    if dev_file is not None:
+        for row in _rows(dev_file):
+            dev[row["subject"]].append(row)
+    elif num_fewshot > 0 and not fewshot_from_test:
+        raise ConfigError("fewshot_data", "MMLU few-shot needs the dev split (fewshot_data=<dev.jsonl>)")
+    root = Path(tempfile.mkdtemp(prefix="infir-mmlu-"))
+    configs = []
+    for subject, rows in sorted(test.items()):
+        spec = root / subject
+        spec.mkdir()
+        (spec / "test.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+        files = {"test": str(spec / "test.jsonl")}
+        fewshot_split = "test"
+        if dev_file is not None:
+            if num_fewshot > len(dev[subject]):
+                raise ConfigError("fewshot_data", f"{dev_file}: {len(dev[subject])} dev items for {subject!r}, "
+                                                  f"{num_fewshot} shots asked")  # fmt: skip
+            (spec / "dev.jsonl").write_text("".join(json.dumps(r) + "\n" for r in dev[subject]))
+            files["dev"], fewshot_split = str(spec / "dev.jsonl"), "dev"
+        subject_yaml = _task_dir() / f"mmlu_{subject}.yaml"
+        if not subject_yaml.is_file():
+            raise ConfigError("data", f"{test_file}: unknown MMLU subject {subject!r}")
+        description = yaml.safe_load(subject_yaml.read_text())["description"]
+        configs.append({
+            "task": f"infir_mmlu_{subject}", "dataset_path": "json", "dataset_kwargs": {"data_files": files},
+            "test_split": "test", "fewshot_split": fewshot_split, "num_fewshot": num_fewshot,
+            "description": description, "fewshot_config": template["fewshot_config"],
+            **{k: template[k] for k in ("output_type", "doc_to_text", "doc_to_choice", "doc_to_target", "metric_list")},
+        })  # fmt: skip
+    return configs
+
+
+def micro_average(results: dict[str, dict], sizes: dict[str, int]) -> float:
+    """Accuracy over all items (lm-eval's weight_by_size), from per-subject accuracies."""
+    total = sum(sizes.values())
+    return sum(results[t]["acc,none"] * n for t, n in sizes.items()) / max(total, 1)
