@@ -17,6 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
+from infir.config import ConfigError
 from infir.evaluation.model import LoadedLM, load_lm, loglikelihood
 from infir.evaluation.nll import read_jsonl
 
@@ -28,10 +29,10 @@ def parse_item(rec: dict) -> tuple[str, list[str], int]:
     where = rec.get("_where", "<record>")
     question = rec.get("question", rec.get("context"))
     if not isinstance(question, str):
-        raise ValueError(f"{where}: field 'question' (or 'context') missing or not a string")
+        raise ConfigError(where, "field 'question' (or 'context') missing or not a string")
     choices = rec.get("choices")
     if not isinstance(choices, list) or len(choices) < 2 or not all(isinstance(c, str) for c in choices):
-        raise ValueError(f"{where}: field 'choices' must be a list of at least 2 strings")
+        raise ConfigError(where, "field 'choices' must be a list of at least 2 strings")
     answer = rec.get("answer")
     if isinstance(answer, str) and len(answer.strip()) == 1 and answer.strip().upper() in LETTERS:
         answer = LETTERS.index(answer.strip().upper())
@@ -60,10 +61,11 @@ def evaluate_choice(
     """Multiple-choice suite: normalised-choice NLL and accuracy of the gold answer, answer NLL/token."""
     if score not in ("sum", "mean"):
         raise ValueError(f"score must be 'sum' or 'mean', got {score!r}")
-    lm = model_path if isinstance(model_path, LoadedLM) else load_lm(model_path)
+    # the data first: a bad line is reported before minutes of model loading
     items = [parse_item(r) for r in read_jsonl(data_path, "choices", max_items, typed=False)]
     if not items:
-        raise ValueError(f"{data_path}: no items")
+        raise ConfigError("data", f"{data_path}: no items")
+    lm = model_path if isinstance(model_path, LoadedLM) else load_lm(model_path)
     requests = []
     for question, choices, _ in items:
         prompt = template.format(question=question)
@@ -113,14 +115,14 @@ def evaluate_answer_nll(
     E.g. GSM8K solutions (`question`/`answer`) or HumanEval (`prompt`/`canonical_solution`, template
     "{question}", prefix ""): the continuation is `answer_prefix + answer`, scored as written.
     """
-    lm = model_path if isinstance(model_path, LoadedLM) else load_lm(model_path)
     requests = []
     for rec in read_jsonl(data_path, answer_field, max_items):
         if not isinstance(rec.get(question_field), str):
-            raise ValueError(f"{rec['_where']}: field {question_field!r} missing or not a string")
+            raise ConfigError(rec["_where"], f"field {question_field!r} missing or not a string")
         requests.append((template.format(question=rec[question_field]), answer_prefix + rec[answer_field]))
     if not requests:
-        raise ValueError(f"{data_path}: no items")
+        raise ConfigError("data", f"{data_path}: no items")
+    lm = model_path if isinstance(model_path, LoadedLM) else load_lm(model_path)
     results = loglikelihood(lm, requests, batch_size)
     total = -sum(r[0] for r in results)
     tokens = sum(r[1] for r in results)

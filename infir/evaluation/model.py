@@ -35,11 +35,37 @@ class LoadedLM:
         return self.tokenizer(text, add_special_tokens=False)["input_ids"]
 
 
+WEIGHTS = (
+    "model.safetensors",
+    "model.safetensors.index.json",
+    "pytorch_model.bin",
+    "pytorch_model.bin.index.json",
+)
+TOKENIZER = ("tokenizer.json", "tokenizer.model", "tokenizer_config.json")
+
+
+def check_checkpoint(path: str | Path) -> None:
+    """A Hugging Face checkpoint folder with config, weights and tokenizer, or one ConfigError saying
+    what is missing (a half-finished export, a Megatron checkpoint, a typo) before anything loads."""
+    from infir.config import ConfigError
+
+    path = Path(path)
+    if not path.is_dir():
+        raise ConfigError("--model", f"{path}: no such folder (give a Hugging Face checkpoint folder)")
+    if not (path / "config.json").is_file():
+        raise ConfigError("--model", f"{path}: not a Hugging Face checkpoint (no config.json)")
+    if not any((path / w).is_file() for w in WEIGHTS):
+        raise ConfigError(
+            "--model", f"{path}: no weights ({' / '.join(WEIGHTS[::2])}): an unfinished export?"
+        )
+    if not any((path / t).is_file() for t in TOKENIZER):
+        raise ConfigError("--model", f"{path}: no tokenizer files ({', '.join(TOKENIZER)})")
+
+
 def load_lm(path: str | Path, device: str | None = None, dtype: str = "auto") -> LoadedLM:
     """Load an HF checkpoint dir (AutoModelForCausalLM + AutoTokenizer) for evaluation."""
+    check_checkpoint(path)
     path = Path(path)
-    if not (path / "config.json").is_file():
-        raise FileNotFoundError(f"{path}: not an HF checkpoint dir (no config.json)")
     dev = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
     if dtype == "auto":
         torch_dtype = torch.bfloat16 if dev.type == "cuda" else torch.float32

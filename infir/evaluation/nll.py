@@ -12,6 +12,7 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
+from infir.config import ConfigError
 from infir.evaluation.model import LoadedLM, doc_nll, load_lm, nll_summary
 
 
@@ -22,7 +23,7 @@ def read_jsonl(
     path = Path(path)
     files = sorted(path.glob("*.jsonl*")) if path.is_dir() else [path]
     if not files or not all(f.is_file() for f in files):
-        raise FileNotFoundError(f"{path}: no JSONL file found")
+        raise ConfigError("data", f"{path}: no JSONL file found")
     n = 0
     for f in files:
         with gzip.open(f, "rt") if f.suffix == ".gz" else f.open() as fh:
@@ -32,13 +33,13 @@ def read_jsonl(
                 try:
                     rec = json.loads(line)
                 except json.JSONDecodeError as exc:
-                    raise ValueError(f"{f}:{lineno}: invalid JSON: {exc.msg}") from None
+                    raise ConfigError(f"{f}:{lineno}", f"invalid JSON: {exc.msg}") from None
                 if (
                     not isinstance(rec, dict)
                     or field not in rec
                     or (typed and not isinstance(rec[field], str))
                 ):
-                    raise ValueError(f"{f}:{lineno}: field {field!r} missing or of the wrong type")
+                    raise ConfigError(f"{f}:{lineno}", f"field {field!r} missing or of the wrong type")
                 rec["_where"] = f"{f}:{lineno}"
                 yield rec
                 n += 1
@@ -73,10 +74,10 @@ def web_nll(
 
     Returns {"nll_per_token", "perplexity", "tokens", "docs"}.
     """
-    lm = model_path if isinstance(model_path, LoadedLM) else load_lm(model_path)
     texts = [r[field] for r in read_jsonl(data_path, field, max_docs)]
     if not texts:
-        raise ValueError(f"{data_path}: no documents")
+        raise ConfigError("data", f"{data_path}: no documents")
+    lm = model_path if isinstance(model_path, LoadedLM) else load_lm(model_path)
     scores = score_texts(lm, texts, seq_len, batch_size)
     total = sum(s for s, _ in scores)
     tokens = sum(c for _, c in scores)

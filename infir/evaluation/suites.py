@@ -112,6 +112,11 @@ def run_suite(cfg: SuiteConfig, model_path: str | Path, out_dir: str | Path | No
     data = cfg.data_path()
     if data is not None and not data.exists():
         raise ConfigError("data", f"{data}: file not found")
+    if cfg.kind != "screenspot":  # the model folder is checked before any data or model is loaded
+        from infir.evaluation.model import LoadedLM, check_checkpoint
+
+        if not isinstance(model_path, LoadedLM):
+            check_checkpoint(model_path)
     if cfg.kind == "web_nll":
         result = nll.web_nll(model_path, data, cfg.limit, cfg.seq_len, cfg.batch_size, cfg.text_field)
     elif cfg.kind == "choice":

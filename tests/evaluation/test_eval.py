@@ -216,3 +216,39 @@ def test_compare_with_the_papers_table(tmp_path):
         [*cmd[:-3], "--paper", "table9", str(res_dir)], capture_output=True, text=True, timeout=60
     )
     assert bad.returncode == 2 and "table9" in bad.stderr and "Traceback" not in bad.stderr
+
+
+def test_bad_eval_input_is_one_line_through_the_cli(tiny_model, tmp_path):
+    """A folder without weights, a missing folder, a malformed data line, a missing data file: each is one
+    line naming the file (and line) with exit status 2, no traceback, and no result file written."""
+    import shutil
+    import subprocess
+    import sys
+
+    no_weights = tmp_path / "no_weights"
+    shutil.copytree(tiny_model, no_weights)
+    for w in no_weights.glob("*.safetensors"):
+        w.unlink()
+    good = tmp_path / "mc.jsonl"
+    good.write_text('{"question": "q?", "choices": ["a", "b"], "answer": 0}\n')
+    bad = tmp_path / "bad.jsonl"
+    bad.write_text('{"question": "q?", "choices": ["a", "b"], "answer": 0}\nnot json\n')
+    out = tmp_path / "results"
+    cases = {
+        "no weights": ([f"--model={no_weights}", f"--data={good}"], f"{no_weights}: no weights"),
+        "no folder": (
+            [f"--model={tmp_path / 'nope'}", f"--data={good}"],
+            f"{tmp_path / 'nope'}: no such folder",
+        ),
+        "bad line": ([f"--model={tiny_model}", f"--data={bad}"], f"{bad}:2: invalid JSON"),
+        "no data": (
+            [f"--model={tiny_model}", f"--data={tmp_path / 'gone.jsonl'}"],
+            "gone.jsonl: file not found",
+        ),
+    }
+    for name, (args, message) in cases.items():
+        cmd = [sys.executable, "-m", "infir.cli", "eval", "choice", *args, f"--output={out}"]
+        proc = subprocess.run(cmd, capture_output=True, text=True, timeout=180)
+        lines = proc.stderr.strip().splitlines()
+        assert proc.returncode == 2 and len(lines) == 1 and message in lines[0], (name, proc.stderr[-1500:])
+        assert not out.exists() or not any(out.iterdir()), name  # nothing half-written
