@@ -65,6 +65,16 @@ class FunnelReport:
                 out.append((label, reason, 0, s.dropped_docs[reason], 0, s.dropped_tokens[reason]))
         return out
 
+    def warnings(self) -> list[str]:
+        """Steps that removed every document they were given: almost always a wrong threshold or model."""
+        return [
+            f"WARNING: step {label!r} removed all {s.docs_in:,} documents it was given "
+            f"({', '.join(sorted(r for r, n in s.dropped_docs.items() if n)) or 'no reason recorded'}): "
+            "check its threshold and model"
+            for label, s in self.steps.items()
+            if s.docs_in > 0 and s.docs_out == 0
+        ]
+
     def markdown(self) -> str:
         lines = [
             f"# Funnel: {self.pipeline}",
@@ -72,6 +82,7 @@ class FunnelReport:
             f"{self.shards} shards, {self.seconds:.1f} s; docs {self.docs_in:,} -> {self.docs_out:,}, "
             f"tokens {self.tokens_in:,} -> {self.tokens_out:,} (whitespace words)",
             "",
+            *[f"**{w}**\n" for w in self.warnings()],
             "| step | reason | docs in | docs out / dropped | tokens in | tokens out / dropped |",
             "| --- | --- | ---: | ---: | ---: | ---: |",
         ]
@@ -124,3 +135,5 @@ class FunnelReport:
         console = Console(stderr=True)
         console.width = max(console.width, 120)  # a log file is not an 80-column terminal
         console.print(table)
+        for warning in self.warnings():
+            console.print(f"[bold red]{warning}[/]")

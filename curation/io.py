@@ -82,6 +82,19 @@ def _normalise(rec: Any, source: str, text_field: str, id_field: str, fallback_i
     return doc
 
 
+def _no_lone_surrogates(doc: Doc) -> Doc | str:
+    """JSON can spell a lone surrogate (`"\\ud83d"`, common in crawls); Python decodes it into a str that
+    no UTF-8 writer, tokenizer or spaCy accepts, and the run would crash on it (again on every rerun). Such a
+    record is malformed: say where, as a reject."""
+    for key, value in doc.items():
+        if isinstance(value, str):
+            try:
+                value.encode("utf-8")
+            except UnicodeEncodeError as exc:
+                return f"field {key!r}: lone surrogate U+{ord(value[exc.start]):04X} at character {exc.start}"
+    return doc
+
+
 def read_shard(
     shard: Shard, text_field: str = "text", id_field: str = "id"
 ) -> Iterator[tuple[Doc | None, Doc | None]]:
@@ -102,17 +115,26 @@ def read_shard(
                     yield doc, None
         return
     opener = gzip.open if path.name.endswith(".gz") else open
-    with opener(path, "rt", encoding="utf-8", errors="replace") as fh:
-        for line, raw in enumerate(fh, 1):
-            if not raw.strip():
+    with opener(path, "rb") as fh:
+        for line, raw_bytes in enumerate(fh, 1):
+            if not raw_bytes.strip():
                 continue  # blank lines carry no record
             src = f"{path}:{line}"
+            try:
+                raw = raw_bytes.decode("utf-8")
+            except UnicodeDecodeError as exc:
+                # never decoded with U+FFFD behind the funnel's back: the line is a counted reject
+                shown = raw_bytes.decode("utf-8", errors="replace").rstrip("\n")
+                yield None, malformed_record(src, shown, f"invalid UTF-8 at byte {exc.start} of the line")
+                continue
             try:
                 rec = json.loads(raw)
             except json.JSONDecodeError as exc:
                 yield None, malformed_record(src, raw.rstrip("\n"), f"invalid JSON: {exc.msg}")
                 continue
             doc = _normalise(rec, src, text_field, id_field, f"{shard.name}-{line}")
+            if isinstance(doc, dict):
+                doc = _no_lone_surrogates(doc)
             if isinstance(doc, str):
                 yield None, malformed_record(src, raw.rstrip("\n"), doc)
             else:

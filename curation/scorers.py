@@ -18,6 +18,8 @@ from infir.config import ConfigError
 from infir.curation.base import Doc, Step
 from infir.curation.registry import register_step
 
+DEFAULT_THRESHOLD = {"probability": 0.5, "scale": 3.0}
+
 
 @register_step("quality_score")
 class QualityScore(Step):
@@ -27,7 +29,9 @@ class QualityScore(Step):
     class Config:
         model: str = ""
         field: str = "quality_score"  # shadows dataclasses.field below, hence the module prefix
-        threshold: float = 3.0
+        #: keep documents scoring >= this; None: the scorer kind's own default (DEFAULT_THRESHOLD): 0.5 for a
+        #: fastText probability, 3.0 for 1-5 scales (fastText expected value, FineWeb-Edu's HF regressor)
+        threshold: float | None = None
         positive_label: str = "__label__positive"
         #: fastText: score = sum(p(label) * numeric label), for 1-5 ordinal labels
         expected_value: bool = False
@@ -44,11 +48,32 @@ class QualityScore(Step):
         self.cfg = cfg
         self._ft: Any = None
         self._hf: Any = None
+        self._threshold: float | None = None
+
+    def kind(self) -> str:
+        """ "probability" (a fastText .bin scored as P(positive_label)) or "scale" (1-5 style scores)."""
+        if Path(self.cfg.model).is_dir() or self.cfg.expected_value:
+            return "scale"
+        return "probability"
+
+    def threshold(self) -> float:
+        """The configured threshold, checked against the scorer's range, or the kind's default."""
+        kind = self.kind()
+        value = DEFAULT_THRESHOLD[kind] if self.cfg.threshold is None else self.cfg.threshold
+        if kind == "probability" and not 0.0 <= value <= 1.0:
+            raise ConfigError(
+                "threshold",
+                f"{self.cfg.model} scores a probability in [0, 1]; threshold {value} would keep "
+                + ("every" if value < 0 else "no")
+                + " document (set expected_value: true for a 1-5 labelled model)",
+            )
+        return value
 
     def setup(self) -> None:
         path = Path(self.cfg.model)
         if not path.exists():
             raise ConfigError("model", f"quality model not found: {path}")
+        self._threshold = self.threshold()
         if path.is_dir():
             from transformers import AutoModelForSequenceClassification, AutoTokenizer
 
@@ -86,9 +111,11 @@ class QualityScore(Step):
     def filter_batch(self, docs: Sequence[Doc]) -> list[str | None]:
         scores = self.scores([d["text"].replace("\n", " ") for d in docs])
         out: list[str | None] = []
+        if self._threshold is None:
+            self._threshold = self.threshold()
         for doc, s in zip(docs, scores):
             doc[self.cfg.field] = float(s)
-            out.append(None if s >= self.cfg.threshold else "low_quality_score")
+            out.append(None if s >= self._threshold else "low_quality_score")
         return out
 
 
