@@ -46,8 +46,7 @@ def _stats(doc: Doc) -> TextStats:
     text = doc.get("text")
     if not isinstance(text, str):
         raise ValueError(f"web filters: document {doc.get('id')!r} has no string `text` field")
-    st = doc.get("_textstats")
-    return st if isinstance(st, TextStats) and st.text is text else TextStats(text)
+    return TextStats(text)
 
 
 @register_step("gopher_repetition")
