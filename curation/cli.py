@@ -61,15 +61,18 @@ def pipeline_command(name: str) -> click.Command:
         help="local: in-process; ray: NeMo Curator stages on Ray Data.",
     )
     @click.option("--ray-address", default=None, help="Ray cluster address; default starts a local Ray.")
+    @click.option("--workers", type=click.IntRange(1), default=None,
+                  help="Local executor: processes, each owning whole shards (default 1: in-process).")  # fmt: skip
     @click.option("--dry-run", is_flag=True, help="Print the resolved pipeline config as YAML and exit.")
     @click.option("--quiet", is_flag=True, help="No per-shard progress lines or summary table.")
     @click.argument("overrides", nargs=-1)
-    def run(inputs, output, executor, ray_address, dry_run, quiet, overrides) -> None:
+    def run(inputs, output, executor, ray_address, workers, dry_run, quiet, overrides) -> None:
         """Run this curation pipeline. OVERRIDES are `a.b=c` settings over the YAML."""
         from infir.curation.pipeline import load_config, run_pipeline
 
         cfg = load_config(name, overrides)
-        extra = {k: v for k, v in (("executor", executor), ("ray_address", ray_address)) if v is not None}
+        pairs = (("executor", executor), ("ray_address", ray_address), ("workers", workers))
+        extra = {k: v for k, v in pairs if v is not None}
         if ray_address and executor is None:  # an address only makes sense for the Ray executor
             extra["executor"] = "ray"
         cfg = resolve(cfg, [extra]) if extra else cfg

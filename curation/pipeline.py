@@ -11,6 +11,7 @@ Output layout: kept/<shard>.jsonl, rejects/<shard>.jsonl (doc + `_step`, `_reaso
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import time
 from collections.abc import Iterable, Iterator, Sequence
@@ -58,6 +59,8 @@ class PipelineConfig:
     #: Ray cluster address (`auto`, `ray://host:10001`); empty starts a local Ray with `num_cpus`
     ray_address: str = ""
     num_cpus: int = field(default=2, metadata={"ge": 1})
+    #: local executor: processes, each owning whole shards (curation/executors/pool.py); 1 = in-process
+    workers: int = field(default=1, metadata={"ge": 1})
     #: decontamination index (.npz) given to every `decontaminate` step that sets no `index`
     decontam_index: str = ""
     #: fastText model given to every `recall` / `quality_score` step that sets no `model` (overrides
@@ -177,8 +180,13 @@ def _finish_shard(layout: Layout, phase: Phase, res: ShardResult) -> None:
     write_text_atomic(layout.marker(phase.index, res.name), json.dumps(stats, sort_keys=True))
 
 
+#: where a run executes, not what it computes: a resume may change these (the output is the same)
+EXECUTION_FIELDS = ("executor", "ray_address", "num_cpus", "workers")
+
+
 def _check_resume(output: Path, cfg: PipelineConfig) -> None:
-    saved, text = output / "config.yaml", dump_yaml(cfg)
+    what = dataclasses.replace(cfg, **{f: getattr(PipelineConfig(), f) for f in EXECUTION_FIELDS})
+    saved, text = output / "config.yaml", dump_yaml(what)
     if saved.is_file() and (output / "_state").is_dir() and saved.read_text() != text:
         raise ConfigError(
             str(saved),
@@ -228,6 +236,11 @@ def run_pipeline(
                     s.name: (lambda p=layout.kept(phase.index - 1, s.name): read_jsonl(p)) for s in shards
                 }
                 step.fit(opens, layout.state / "global" / label)
+            if cfg.executor == "local" and cfg.workers > 1 and len(todo) > 1:
+                from infir.curation.executors import pool
+
+                pool.run_phase(layout, phase, cfg, todo, cfg.workers, quiet)
+                continue
             inputs_ = [(s.name, _records(layout, phase.index, s, cfg)) for s in todo]
             for res in runner.run_phase(phase.steps, inputs_, first=phase.index == 0):
                 _finish_shard(layout, phase, res)

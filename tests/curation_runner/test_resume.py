@@ -9,6 +9,8 @@ import sys
 import time
 from pathlib import Path
 
+import pytest
+
 from .helpers import write_corpus
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -23,9 +25,10 @@ steps:
 """
 
 
-def curate(yaml: Path, corpus: Path, out: Path) -> subprocess.Popen:
+def curate(yaml: Path, corpus: Path, out: Path, workers: int = 1) -> subprocess.Popen:
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
-    argv = [sys.executable, str(HELPER), "curate", str(yaml), "--input", str(corpus), "--output", str(out)]
+    argv = [sys.executable, str(HELPER), "curate", str(yaml), "--input", str(corpus), "--output", str(out),
+            "--workers", str(workers)]  # fmt: skip
     return subprocess.Popen(
         argv, env=env, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
     )
@@ -39,7 +42,10 @@ def tree(folder: Path) -> dict[str, bytes]:
     }
 
 
-def test_killed_run_resumes_byte_identical(tmp_path):
+@pytest.mark.parametrize("workers", [1, 2])
+def test_killed_run_resumes_byte_identical(tmp_path, workers):
+    """The reference runs in one process; the killed-and-resumed run uses `workers` processes: the same
+    bytes either way (a shard is processed the same whoever owns it)."""
     corpus = write_corpus(tmp_path / "in", n_shards=20, docs_per_shard=40, malformed_every=13)
     # duplicate a shard's content under another name so exact_dedup (a GlobalStep) has work across shards
     dup = (corpus / "shard-003.jsonl").read_text().replace('"id": "d', '"id": "copy-d')
@@ -52,7 +58,7 @@ def test_killed_run_resumes_byte_identical(tmp_path):
     assert proc.wait(timeout=120) == 0, proc.stdout.read()
 
     out = tmp_path / "killed"
-    proc = curate(yaml, corpus, out)
+    proc = curate(yaml, corpus, out, workers)
     markers = out / "_state" / "phase0" / "done"
     deadline = time.time() + 60
     while time.time() < deadline and len(list(markers.glob("*.json"))) < 5:
@@ -63,11 +69,12 @@ def test_killed_run_resumes_byte_identical(tmp_path):
     assert 5 <= done_at_kill < 21, "the kill must land while phase 0 is still running"
     assert not (out / "funnel.json").exists()
 
-    proc = curate(yaml, corpus, out)
+    proc = curate(yaml, corpus, out, workers)
     log = proc.communicate(timeout=120)[0]
     assert proc.returncode == 0, log
     # the rerun skipped the shards that had markers
     assert f"shard {21 - done_at_kill}/{21 - done_at_kill}" in log
+    assert (f"on {workers} workers" in log) == (workers > 1)  # the pool really ran
     assert tree(out) == tree(ref) and len(tree(ref)) == 42
     assert (out / "funnel.json").read_text().split('"seconds"')[0] == (ref / "funnel.json").read_text().split(
         '"seconds"'
