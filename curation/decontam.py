@@ -34,14 +34,49 @@ from infir.curation.registry import register_step
 MIN_WORDS = 3
 
 
-def save_index(path: Path, items: list[tuple[str, str]], ngram: int, meta: dict[str, Any]) -> dict[str, Any]:
-    """Index `(item name, item text)` pairs; returns the summary stored in `meta`."""
+def background_ngrams(texts: Sequence[str], ngram: int, chunk: int = 512) -> np.ndarray:
+    """Sorted unique n-gram hashes of a background corpus (generic text no benchmark owns), in chunks."""
+    parts = [
+        np.unique(batch_ngrams(list(texts[i : i + chunk]), ngram, MIN_WORDS)[0])
+        for i in range(0, len(texts), chunk)
+    ]
+    return np.unique(np.concatenate(parts)) if parts else np.zeros(0, dtype=np.uint64)
+
+
+def stdlib_background(limit: int | None = None) -> tuple[list[str], str]:
+    """Python's own standard library sources: generic code (`for i in range(n): for j in range(n)`, number
+    word tables) that a benchmark's code shares with half the internet. Returns (texts, description)."""
+    import sys
+    import sysconfig
+
+    root = Path(sysconfig.get_paths()["stdlib"])
+    files = sorted(p for p in root.rglob("*.py") if "site-packages" not in p.parts and "test" not in p.parts)
+    files = files[:limit] if limit else files
+    texts = [f.read_text(encoding="utf-8", errors="replace") for f in files]
+    return texts, f"python{sys.version_info.major}.{sys.version_info.minor} stdlib ({len(files)} files)"
+
+
+def save_index(
+    path: Path,
+    items: list[tuple[str, str]],
+    ngram: int,
+    meta: dict[str, Any],
+    background: np.ndarray | None = None,
+) -> dict[str, Any]:
+    """Index `(item name, item text)` pairs, leaving out n-grams found in `background` (sorted hashes of a
+    generic corpus: a 10-gram every codebase has is no evidence of contamination); returns the summary."""
     grams, owner = batch_ngrams([text for _, text in items], ngram, MIN_WORDS)
+    stoplisted = 0
+    if background is not None and len(background):
+        common = np.isin(grams, background)
+        stoplisted = int(len(np.unique(grams[common])))
+        grams, owner = grams[~common], owner[~common]
     pairs = np.unique(np.stack([grams, owner.astype(np.uint64)], 1), axis=0)  # one row per (n-gram, item)
     h, o = pairs[:, 0], pairs[:, 1].astype(np.int32)
     empty = [items[i][0] for i in sorted(set(range(len(items))) - set(o.tolist()))]
     order = np.lexsort((o, h))
-    meta = {**meta, "ngram": ngram, "items": len(items), "ngrams": int(len(h)), "items_without_ngrams": empty}
+    meta = {**meta, "ngram": ngram, "items": len(items), "ngrams": int(len(h)), "items_without_ngrams": empty,
+            "stoplisted_ngrams": stoplisted}  # fmt: skip
     path.parent.mkdir(parents=True, exist_ok=True)
     with open(path, "wb") as f:  # explicit handle: np.savez would append .npz to a path without it
         np.savez(

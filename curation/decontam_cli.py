@@ -33,8 +33,12 @@ class BuildIndexConfig:
     humaneval: bool = False
     jsonl: list[JsonlBenchmark] = field(default_factory=list)
     ngram: int = field(default=10, metadata={"ge": 1})
+    #: leave out benchmark n-grams that occur in Python's standard library (generic code); `none`: keep all
+    background: str = "stdlib"
 
     def validate(self) -> None:
+        if self.background not in ("stdlib", "none"):
+            raise ConfigError("background", f"must be stdlib or none, got {self.background!r}")
         if not self.humaneval and not self.jsonl:
             raise ConfigError("jsonl", "nothing to index: pass --humaneval and/or --jsonl NAME=PATH")
 
@@ -105,7 +109,14 @@ def build_index(cfg: BuildIndexConfig) -> dict:
         got = read_items(name, path, fields)
         per_source[name] = {"path": str(path), "items": len(got), "fields": fields or "all string fields"}
         items += got
-    return save_index(Path(cfg.out), items, cfg.ngram, {"benchmarks": per_source})
+    meta: dict = {"benchmarks": per_source, "background": "none"}
+    background = None
+    if cfg.background == "stdlib":
+        from infir.curation.decontam import background_ngrams, stdlib_background
+
+        texts, meta["background"] = stdlib_background()
+        background = background_ngrams(texts, cfg.ngram)
+    return save_index(Path(cfg.out), items, cfg.ngram, meta, background)
 
 
 @click.command("build-decontam-index")
@@ -119,10 +130,15 @@ def build_index(cfg: BuildIndexConfig) -> dict:
 )
 @click.option("--out", required=True, type=click.Path(dir_okay=False), help="Index file to write (.npz).")
 @click.option("--ngram", default=10, show_default=True, help="Token n-gram length.")
+@click.option("--background", type=click.Choice(["stdlib", "none"]), default="stdlib", show_default=True,
+              help="Leave out benchmark n-grams found in this generic corpus (Python's stdlib: common code).")  # fmt: skip
 @click.option("--dry-run", is_flag=True, help="Print the resolved config as YAML and exit.")
-def build_index_cmd(humaneval: bool, jsonl: tuple[str, ...], out: str, ngram: int, dry_run: bool) -> None:
+def build_index_cmd(
+    humaneval: bool, jsonl: tuple[str, ...], out: str, ngram: int, background: str, dry_run: bool
+) -> None:
     """Build a 10-gram decontamination index from benchmark test sets."""
-    data = {"out": out, "humaneval": humaneval, "jsonl": [parse_jsonl_spec(s) for s in jsonl], "ngram": ngram}
+    data = {"out": out, "humaneval": humaneval, "jsonl": [parse_jsonl_spec(s) for s in jsonl], "ngram": ngram,
+            "background": background}  # fmt: skip
     cfg = from_dict(BuildIndexConfig, data)
     if dry_run:
         click.echo(dump_yaml(cfg), nl=False)
@@ -132,6 +148,7 @@ def build_index_cmd(humaneval: bool, jsonl: tuple[str, ...], out: str, ngram: in
     for name, info in meta["benchmarks"].items():
         click.echo(f"{name:<16} {info['items']:>7}  {info['path']}")
     click.echo(f"{meta['ngrams']:,} {cfg.ngram}-grams from {meta['items']} items -> {cfg.out}")
+    click.echo(f"{meta['stoplisted_ngrams']:,} n-grams left out as common in {meta['background']}")
     if meta["items_without_ngrams"]:
         click.echo(
             f"note: {len(meta['items_without_ngrams'])} items shorter than {cfg.ngram} tokens are not indexed"

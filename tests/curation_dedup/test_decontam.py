@@ -95,3 +95,35 @@ def test_missing_index_is_a_config_error(tmp_path):
         build_step({"type": "decontaminate"})
     with pytest.raises(ConfigError, match="not found"):
         step_for(str(tmp_path / "none.npz")).filter({"id": "a", "text": "b"})
+
+
+def test_generic_code_common_in_the_stdlib_is_not_benchmark_contamination(tmp_path, humaneval):
+    """Indexed without a background, HumanEval's 10-grams that Python's own stdlib also contains flag
+    stdlib files as contaminated; with the stdlib background (the default) none is flagged, and a real
+    copy of a HumanEval item still is."""
+    import json as _json
+
+    import numpy as np
+
+    from infir.curation.decontam import stdlib_background
+
+    texts, _ = stdlib_background()
+    docs = [{"id": f"std{i}", "text": t} for i, t in enumerate(texts)]
+    flagged = {}
+    for background in ("none", "stdlib"):
+        out = tmp_path / f"{background}.npz"
+        res = CliRunner().invoke(
+            build_index_cmd, ["--humaneval", "--out", str(out), "--background", background]
+        )
+        assert res.exit_code == 0, res.output
+        meta = _json.loads(str(np.load(out)["meta"]))
+        assert meta["background"].startswith("python") == (background == "stdlib")
+        step = step_for(str(out))
+        flagged[background] = sum(r is not None for r in step.filter_batch([dict(d) for d in docs]))
+        copy = {
+            "id": "copy",
+            "text": humaneval["HumanEval/129"]["prompt"] + humaneval["HumanEval/129"]["canonical_solution"],
+        }
+        assert step.filter_batch([copy]) == ["benchmark_contamination"], background
+    assert flagged["none"] > 0 and flagged["stdlib"] == 0, flagged
+    assert meta["stoplisted_ngrams"] > 0
