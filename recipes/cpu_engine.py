@@ -108,7 +108,30 @@ def _checkpoints(run_dir: Path) -> list[Path]:
     return sorted(done, key=lambda p: int(p.name.split("_")[1]))
 
 
-def _save(run_dir: Path, model, tokenizer, optimizer, scheduler, step: int, samples: int, keep: int) -> Path:
+def fingerprint(cfg: TrainConfig, total_steps: int) -> dict[str, Any]:
+    """What fixes the sample order and the model a checkpoint belongs to: resuming into anything else would
+    silently read different samples after the saved position (or load mismatched weights)."""
+    import hashlib
+
+    def digest(paths: list[str]) -> str:
+        h = hashlib.sha256()
+        for path in paths:
+            h.update(Path(path).read_bytes() if Path(path).is_file() else path.encode())
+        return h.hexdigest()[:16]
+
+    m, t = cfg.model, cfg.train
+    return {
+        "seq_length": t.seq_length,
+        "global_batch_size": t.global_batch_size,
+        "seed": cfg.seed,
+        "num_samples": total_steps * t.global_batch_size,
+        "data": digest([cfg.data.blend] if cfg.data.blend else list(cfg.data.sft_files)),
+        "model": [m.num_layers, m.hidden_size, m.ffn_hidden_size, m.num_attention_heads, m.num_query_groups],
+    }
+
+
+def _save(run_dir: Path, model, tokenizer, optimizer, scheduler, step: int, samples: int, keep: int,
+          print_: dict[str, Any] | None = None) -> Path:  # fmt: skip
     final = run_dir / "checkpoints" / f"step_{step:07d}"
     tmp = final.with_name(final.name + ".tmp")
     shutil.rmtree(tmp, ignore_errors=True)
@@ -120,12 +143,50 @@ def _save(run_dir: Path, model, tokenizer, optimizer, scheduler, step: int, samp
         "optimizer": optimizer.state_dict(),
         "scheduler": scheduler.state_dict(),
         "rng": torch.get_rng_state(),
+        "fingerprint": print_ or {},
     }
     torch.save(state, tmp / "trainer_state.pt")
+    if final.exists():  # a step saved again after a fall-back past a corrupt copy of it: the new one wins
+        shutil.rmtree(final)
     tmp.rename(final)  # a checkpoint is complete or absent: a kill mid-save leaves only a .tmp
     for old in _checkpoints(run_dir)[:-keep]:
         shutil.rmtree(old)
     return final
+
+
+def _load_latest(ckpts: list[Path], model, print_: dict[str, Any]) -> tuple[Path, dict[str, Any]]:
+    """Weights and trainer state of the newest readable checkpoint: a corrupt one (truncated file, bad
+    header) is skipped, with a line saying so, for the one before it. A checkpoint of another run
+    (different data, batch, length, seed or model) is refused: resuming it would replay other samples."""
+    from safetensors.torch import load_file
+
+    from infir.config import ConfigError
+
+    for latest in reversed(ckpts):
+        try:
+            weights = load_file(str(latest / "model.safetensors"))
+            state = torch.load(latest / "trainer_state.pt", weights_only=False)
+        except Exception as exc:  # noqa: BLE001 (any unreadable file: fall back, never crash the resume)
+            print(
+                f"WARNING: {latest} is unreadable ({type(exc).__name__}: {str(exc)[:120]}); trying the one before"
+            )
+            continue
+        saved = state.get("fingerprint") or {}
+        changed = {k: (saved[k], v) for k, v in print_.items() if k in saved and saved[k] != v}
+        if changed:
+            what = ", ".join(f"{k} {a} -> {b}" for k, (a, b) in changed.items())
+            raise ConfigError(
+                "checkpoint.dir",
+                f"{latest} belongs to a different run ({what}); resuming would read other samples after step "
+                f"{state['step']}: use a new checkpoint.dir, or checkpoint.resume=false to start over",
+            )
+        missing, unexpected = model.load_state_dict(weights, strict=False)
+        if unexpected or set(missing) - {"lm_head.weight"}:  # a tied lm_head is not stored separately
+            raise ConfigError(
+                "checkpoint.dir", f"{latest}: checkpoint does not match the model ({missing=}, {unexpected=})"
+            )
+        return latest, state
+    raise ConfigError("checkpoint.dir", f"no readable checkpoint among {[c.name for c in ckpts]}")
 
 
 def micro_loss_sum(model, batch: dict[str, torch.Tensor]) -> tuple[torch.Tensor, int]:
@@ -155,8 +216,6 @@ def _train(cfg: TrainConfig, stop_after_step: int | None) -> TrainResult:
 
     t0 = time.time()
     run_dir = Path(cfg.checkpoint.dir)
-    run_dir.mkdir(parents=True, exist_ok=True)
-    (run_dir / "config.yaml").write_text(dump_yaml(cfg))
     tok_path = cfg.data.tokenizer or (cfg.init.path if cfg.init.kind == "hf" else None)
     if not tok_path:
         from infir.config import ConfigError
@@ -165,6 +224,10 @@ def _train(cfg: TrainConfig, stop_after_step: int | None) -> TrainResult:
     tokenizer = AutoTokenizer.from_pretrained(tok_path)
     stream, total = make_stream(cfg, tokenizer)
     model = build_model(cfg, tokenizer)
+    # written once the inputs have loaded: a run that fails on them leaves no folder behind
+    run_dir.mkdir(parents=True, exist_ok=True)
+    (run_dir / "config.yaml").write_text(dump_yaml(cfg))
+    print_ = fingerprint(cfg, total)
     decay = [p for n, p in model.named_parameters() if p.ndim >= 2]
     no_decay = [p for n, p in model.named_parameters() if p.ndim < 2]
     o = cfg.optim
@@ -179,14 +242,7 @@ def _train(cfg: TrainConfig, stop_after_step: int | None) -> TrainResult:
     ckpts = _checkpoints(run_dir) if cfg.checkpoint.resume else []
     metrics_path = run_dir / "metrics.jsonl"
     if ckpts:
-        from safetensors.torch import load_file
-
-        latest = ckpts[-1]
-        weights = load_file(str(latest / "model.safetensors"))
-        missing, unexpected = model.load_state_dict(weights, strict=False)
-        if unexpected or set(missing) - {"lm_head.weight"}:  # a tied lm_head is not stored separately
-            raise RuntimeError(f"{latest}: checkpoint does not match the model ({missing=}, {unexpected=})")
-        state = torch.load(latest / "trainer_state.pt", weights_only=False)
+        latest, state = _load_latest(ckpts, model, print_)
         optimizer.load_state_dict(state["optimizer"])
         scheduler.load_state_dict(state["scheduler"])
         torch.set_rng_state(state["rng"])
@@ -230,13 +286,27 @@ def _train(cfg: TrainConfig, stop_after_step: int | None) -> TrainResult:
                 f"[{cfg.name}] step {step}/{total} loss {loss:.4f} lr {lr:.3e} {rate:,.0f} tok/s eta {eta:.0f}s"
             )
         if step % cfg.checkpoint.save_interval == 0 or step == total:
-            _save(run_dir, model, tokenizer, optimizer, scheduler, step, samples, cfg.checkpoint.keep_last)
+            _save(
+                run_dir,
+                model,
+                tokenizer,
+                optimizer,
+                scheduler,
+                step,
+                samples,
+                cfg.checkpoint.keep_last,
+                print_,
+            )
         if stop_after_step is not None and step >= stop_after_step and step < total:
             result.seconds = time.time() - t0
             return result
+    # written aside and renamed: a reader (the next stage, eval) never sees half an export
+    staging = result.export_dir.with_name(result.export_dir.name + ".tmp")
+    shutil.rmtree(staging, ignore_errors=True)
+    model.save_pretrained(staging)
+    tokenizer.save_pretrained(staging)
     shutil.rmtree(result.export_dir, ignore_errors=True)
-    model.save_pretrained(result.export_dir)
-    tokenizer.save_pretrained(result.export_dir)
+    staging.rename(result.export_dir)
     result.seconds = time.time() - t0
     first = result.losses[0] if result.losses else float("nan")
     last = result.losses[-1] if result.losses else float("nan")

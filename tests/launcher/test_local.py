@@ -36,7 +36,8 @@ def test_failure_stops_the_chain(tmp_path):
     stages = [
         Stage("a", [sys.executable, "-c", "print('hello from a')"]),
         Stage("b", [sys.executable, "-c", "import sys; print('boom'); sys.exit(3)"], after=["a"]),
-        Stage("c", [sys.executable, "-c", "open('c_ran', 'w')"], after=["b"]),
+        # an absolute path under tmp_path: the stage's working directory is not what this test checks
+        Stage("c", [sys.executable, "-c", f"open({str(tmp_path / 'c_ran')!r}, 'w')"], after=["b"]),
         Stage("d", ["/nonexistent/command"]),
     ]
     results = LocalExecutor(tmp_path, stream=False).run(stages)
@@ -48,6 +49,7 @@ def test_failure_stops_the_chain(tmp_path):
     stages[1] = Stage("b", [sys.executable, "-c", "print('fixed')"], after=["a"])
     results = LocalExecutor(tmp_path, stream=False).run(stages[:3])
     assert [r.status for r in results] == ["skipped", "done", "done"]
+    assert (tmp_path / "c_ran").exists()  # c ran, and wrote where this test looks (not the repo's cwd)
 
 
 def test_command_not_found_is_a_failed_stage(tmp_path):

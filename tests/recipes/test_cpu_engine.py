@@ -96,3 +96,48 @@ def test_infir_train_cli_runs_the_cpu_engine(tmp_path, blend_yaml, tokenizer_dir
     out = CliRunner().invoke(app, args)
     assert out.exit_code == 0, out.output
     assert "step 2/2" in out.output and (tmp_path / "export" / "config.json").is_file()
+
+
+def test_resume_refuses_another_run_and_skips_a_corrupt_checkpoint(
+    tmp_path, blend_yaml, tokenizer_dir, pretrained
+):
+    """A checkpoint of a different run (here: train_steps changed, so another sample order) is refused with
+    one error naming the change; an unreadable newest checkpoint falls back to the one before, and the
+    losses still equal an uninterrupted run's."""
+    from infir.config import ConfigError
+
+    _, full = pretrained
+    args = (
+        tmp_path / "run",
+        blend_yaml,
+        tokenizer_dir,
+        "checkpoint.save_interval=4",
+        "checkpoint.keep_last=3",
+    )
+    train(tiny_pretrain(*args, "train.train_steps=12"), stop_after_step=9)  # checkpoints at 4 and 8
+    with pytest.raises(ConfigError) as err:
+        train(tiny_pretrain(*args, "train.train_steps=20"))
+    assert (
+        err.value.path == "checkpoint.dir"
+        and "num_samples" in str(err.value)
+        and "step_0000008" in str(err.value)
+    )
+    (tmp_path / "run" / "checkpoints" / "step_0000008" / "trainer_state.pt").write_bytes(b"\x80\x04truncated")
+    resumed = train(tiny_pretrain(*args, "train.train_steps=12"))
+    assert resumed.resumed_from == 4 and resumed.losses == full.losses[4:]
+    assert (resumed.export_dir / "model.safetensors").is_file()
+    assert not resumed.export_dir.with_name("export.tmp").exists()  # the export was staged and renamed
+
+
+def test_a_run_that_fails_on_its_inputs_leaves_no_folder(tmp_path, tokenizer_dir):
+    import subprocess
+    import sys
+
+    run = tmp_path / "run"
+    proc = subprocess.run(
+        [sys.executable, "-m", "infir.cli", "train", "pretrain_tiny", f"data.blend={tmp_path / 'missing.yaml'}",
+         f"data.tokenizer={tokenizer_dir}", f"checkpoint.dir={run}"],
+        capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr, proc.stderr[-2000:]
+    assert "missing.yaml" in proc.stderr and not run.exists()
