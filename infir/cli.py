@@ -88,10 +88,22 @@ def main(argv: list[str] | None = None) -> None:
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
     from infir.config import ConfigError
 
+    args = list(argv if argv is not None else sys.argv[1:])
+    # --debug (anywhere) or INFIR_DEBUG=1: user errors show their traceback instead of one line
+    debug = "--debug" in args or os.environ.get("INFIR_DEBUG") == "1"
+    args = [a for a in args if a != "--debug"]
     try:
-        cli.main(args=argv if argv is not None else sys.argv[1:], prog_name="infir", standalone_mode=False)
+        cli.main(args=args, prog_name="infir", standalone_mode=False)
     except ConfigError as exc:
+        if debug:
+            raise
         click.secho(f"config error: {exc}", fg="red", err=True)
+        sys.exit(2)
+    except (FileNotFoundError, NotADirectoryError, IsADirectoryError, PermissionError) as exc:
+        # a path the user gave is missing or unreadable: the message names it; the stack adds nothing
+        if debug:
+            raise
+        click.secho(f"error: {exc} (--debug shows the traceback)", fg="red", err=True)
         sys.exit(2)
     except (click.exceptions.Abort, typer.Abort):
         click.echo("aborted", err=True)

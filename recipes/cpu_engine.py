@@ -221,6 +221,10 @@ def _train(cfg: TrainConfig, stop_after_step: int | None) -> TrainResult:
         from infir.config import ConfigError
 
         raise ConfigError("data.tokenizer", "the CPU engine needs a local tokenizer folder")
+    if not Path(tok_path).is_dir():
+        from infir.config import ConfigError
+
+        raise ConfigError("data.tokenizer", f"{tok_path}: not a local tokenizer folder")
     tokenizer = AutoTokenizer.from_pretrained(tok_path)
     stream, total = make_stream(cfg, tokenizer)
     model = build_model(cfg, tokenizer)

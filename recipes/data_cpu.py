@@ -32,6 +32,11 @@ class PretrainStream:
             )
         if not cfg.data.tokenizer:
             raise ConfigError("data.tokenizer", "the CPU engine needs a local tokenizer folder")
+        from infir.data.megatron import check_prefix
+        from infir.data.mix import Blend
+
+        for i, prefix in enumerate(Blend.load(cfg.data.blend).megatron_blend()[0]):
+            check_prefix(prefix, f"{cfg.data.blend}:blend[{i}]")
         train, _, _ = gpt_datasets(
             cfg.data.blend,
             cfg.data.tokenizer,

@@ -52,6 +52,12 @@ def read_records(path: str | Path) -> list[list[dict[str, str]]]:
                     raise ConfigError(
                         f"{where}:messages", "need [{role, content}, ...] with an assistant turn"
                     )
+                turns = [m["role"] for m in msgs if m["role"] != "system"]
+                if turns[0] != "user":
+                    raise ConfigError(
+                        f"{where}:messages",
+                        f"the first turn after any system prompt must be the user's, got {turns[0]!r}",
+                    )
             elif (
                 isinstance(rec, dict)
                 and isinstance(rec.get("prompt"), str)

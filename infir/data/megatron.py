@@ -106,3 +106,30 @@ def gpt_datasets(
         path_to_cache=str(cache_dir) if cache_dir is not None else None,
     )
     return tuple(BlendedMegatronDatasetBuilder(GPTDataset, num_samples, lambda: True, config).build())
+
+
+_IDX_MAGIC = b"MMIDIDX\x00\x00"
+_DTYPE_BYTES = {1: 1, 2: 1, 3: 2, 4: 4, 5: 8, 6: 8, 7: 8, 8: 2}  # megatron-core DType codes -> item size
+
+
+def check_prefix(prefix: str, where: str) -> None:
+    """A Megatron prefix whose .idx and .bin are present and whole, or one ConfigError naming `where` and
+    what is wrong (megatron-core itself fails on these with a traceback, or a crash in a destructor)."""
+    from infir.config import ConfigError
+
+    idx, bin_ = Path(prefix + ".idx"), Path(prefix + ".bin")
+    for f in (idx, bin_):
+        if not f.is_file():
+            raise ConfigError(where, f"{f} not found (tokenize the source with `infir tokenize` first)")
+    raw = idx.read_bytes()
+    if len(raw) < 34 or raw[:9] != _IDX_MAGIC:
+        raise ConfigError(where, f"{idx}: not a Megatron index (bad header): a truncated or foreign file")
+    code = raw[17]
+    n_seq, n_doc = np.frombuffer(raw, dtype=np.uint64, count=2, offset=18)
+    need = 34 + int(n_seq) * (4 + 8) + int(n_doc) * 8
+    if code not in _DTYPE_BYTES or len(raw) < need:
+        raise ConfigError(where, f"{idx}: truncated ({len(raw)} of {need} bytes): re-run `infir tokenize`")
+    lengths = np.frombuffer(raw, dtype=np.int32, count=int(n_seq), offset=34)
+    size = int(lengths.sum(dtype=np.int64)) * _DTYPE_BYTES[code]
+    if bin_.stat().st_size != size:
+        raise ConfigError(where, f"{bin_}: {bin_.stat().st_size} bytes where its index says {size}: truncated?")

@@ -141,3 +141,55 @@ def test_a_run_that_fails_on_its_inputs_leaves_no_folder(tmp_path, tokenizer_dir
     )  # fmt: skip
     assert proc.returncode == 2 and "Traceback" not in proc.stderr, proc.stderr[-2000:]
     assert "missing.yaml" in proc.stderr and not run.exists()
+
+
+def test_bad_training_inputs_are_one_line_through_the_cli(tmp_path, blend_yaml, tokenizer_dir):
+    """A blend naming a missing prefix, a truncated .idx or .bin, a tokenizer path that is no folder, an
+    assistant-first chat record, a missing curation input: one line each, exit 2; --debug shows the trace."""
+    import shutil
+    import subprocess
+    import sys
+
+    import yaml
+
+    prefix = yaml.safe_load(blend_yaml.read_text())["blend"][0][1]
+    broken = tmp_path / "broken_text_document"
+    shutil.copy(prefix + ".bin", str(broken) + ".bin")
+    idx = Path(prefix + ".idx").read_bytes()
+    (tmp_path / "truncated.idx").write_bytes(idx[: len(idx) // 2])
+
+    def blend_with(p: Path) -> Path:
+        out = tmp_path / f"blend_{p.name}.yaml"
+        out.write_text(yaml.safe_dump({"blend": [[1.0, str(p)]]}))
+        return out
+
+    shutil.copy(tmp_path / "truncated.idx", str(broken) + ".idx")
+    short_bin = tmp_path / "short_text_document"
+    shutil.copy(prefix + ".idx", str(short_bin) + ".idx")
+    (tmp_path / "short_text_document.bin").write_bytes(Path(prefix + ".bin").read_bytes()[:-2])
+    chat = tmp_path / "chat.jsonl"
+    chat.write_text(
+        '{"messages": [{"role": "assistant", "content": "hi"}, {"role": "user", "content": "q"}]}\n'
+    )
+    train_ = [sys.executable, "-m", "infir.cli", "train"]
+    cases = {
+        "missing prefix": ([*train_, "pretrain_tiny", f"data.blend={blend_with(tmp_path / 'nope')}",
+                            f"data.tokenizer={tokenizer_dir}"], "nope.idx not found"),
+        "truncated idx": ([*train_, "pretrain_tiny", f"data.blend={blend_with(broken)}",
+                           f"data.tokenizer={tokenizer_dir}"], "truncated"),
+        "short bin": ([*train_, "pretrain_tiny", f"data.blend={blend_with(short_bin)}",
+                       f"data.tokenizer={tokenizer_dir}"], "where its index says"),
+        "tokenizer": ([*train_, "pretrain_tiny", f"data.blend={blend_yaml}", f"data.tokenizer={tmp_path / 'x'}"],
+                      "not a local tokenizer folder"),
+        "assistant first": ([*train_, "sft_tiny", f"data.sft_files=[{chat}]", f"data.tokenizer={tokenizer_dir}"],
+                            "chat.jsonl:1:messages"),
+        "no input": ([sys.executable, "-m", "infir.cli", "curate", "demo_web", "--input", str(tmp_path / "in"),
+                      "--output", str(tmp_path / "o"), "decontam_index=/x.npz"], "does not exist"),
+    }  # fmt: skip
+    for name, (cmd, message) in cases.items():
+        proc = subprocess.run([*cmd, f"checkpoint.dir={tmp_path / name}"] if "train" in cmd else cmd,
+                              capture_output=True, text=True, timeout=300)  # fmt: skip
+        lines = proc.stderr.strip().splitlines()
+        assert proc.returncode == 2 and len(lines) == 1 and message in lines[0], (name, proc.stderr[-2000:])
+    debug = subprocess.run([*cases["no input"][0], "--debug"], capture_output=True, text=True, timeout=300)
+    assert debug.returncode != 0 and "Traceback" in debug.stderr
