@@ -68,9 +68,11 @@ def pipeline_command(name: str) -> click.Command:
     @click.argument("overrides", nargs=-1)
     def run(inputs, output, executor, ray_address, workers, dry_run, quiet, overrides) -> None:
         """Run this curation pipeline. OVERRIDES are `a.b=c` settings over the YAML."""
-        from infir.curation.pipeline import load_config, run_pipeline
+        from infir.curation.pipeline import load_config, missing_paths, run_pipeline
 
-        cfg = load_config(name, overrides)
+        missing = missing_paths(name, overrides) if dry_run else []
+        # a dry run resolves without the run-time inputs, and says which ones a real run still needs
+        cfg = load_config(name, [*overrides, *(f"{m}=REQUIRED_AT_RUN_TIME" for m in missing)])
         pairs = (("executor", executor), ("ray_address", ray_address), ("workers", workers))
         extra = {k: v for k, v in pairs if v is not None}
         if ray_address and executor is None:  # an address only makes sense for the Ray executor
@@ -78,6 +80,10 @@ def pipeline_command(name: str) -> click.Command:
         cfg = resolve(cfg, [extra]) if extra else cfg
         if dry_run:
             click.echo(dump_yaml(cfg), nl=False)
+            for m in missing:
+                click.echo(f"# missing at run time: {m}=PATH")
+            if not inputs or output is None:
+                click.echo("# missing at run time: --input DIR --output DIR")
             return
         if not inputs or output is None:
             raise click.UsageError("--input and --output are required (or use --dry-run)")

@@ -96,6 +96,22 @@ def build_steps(cfg: PipelineConfig) -> list[tuple[str, Step]]:
     return out
 
 
+def missing_paths(config_or_path: str | Path, overrides: Sequence[str] = ()) -> list[str]:
+    """The PipelineConfig path fields (decontam_index, recall_model, quality_model) a step needs and nothing
+    sets yet: a dry run names them instead of failing on them (they are run-time inputs)."""
+    from infir.paths import conf_file
+
+    path = conf_file("curation", str(config_or_path))
+    data = deep_merge(load_yaml(path), overrides_to_dict(overrides))
+    missing = []
+    for spec in data.get("steps") or []:
+        if isinstance(spec, dict) and spec.get("type") in PATH_DEFAULTS:
+            key, default = PATH_DEFAULTS[spec["type"]]
+            if not spec.get(key) and not data.get(default) and default not in missing:
+                missing.append(default)
+    return missing
+
+
 def load_config(config_or_path: PipelineConfig | str | Path, overrides: Sequence[str] = ()) -> PipelineConfig:
     """A config instance, a YAML path, or a name under conf/curation/ -> resolved PipelineConfig."""
     if isinstance(config_or_path, PipelineConfig):

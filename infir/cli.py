@@ -87,6 +87,7 @@ def main(argv: list[str] | None = None) -> None:
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
     from infir.config import ConfigError
+    from infir.errors import UserError
 
     args = list(argv if argv is not None else sys.argv[1:])
     # --debug (anywhere) or INFIR_DEBUG=1: user errors show their traceback instead of one line
@@ -98,6 +99,11 @@ def main(argv: list[str] | None = None) -> None:
         if debug:
             raise
         click.secho(f"config error: {exc}", fg="red", err=True)
+        sys.exit(2)
+    except UserError as exc:
+        if debug:
+            raise
+        click.secho(f"error: {exc}", fg="red", err=True)
         sys.exit(2)
     except (FileNotFoundError, NotADirectoryError, IsADirectoryError, PermissionError) as exc:
         # a path the user gave is missing or unreadable: the message names it; the stack adds nothing

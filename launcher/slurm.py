@@ -12,13 +12,14 @@ import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
+from infir.errors import UserError
 from infir.launcher.chain import Chain
 from infir.launcher.cluster import ClusterConfig
 from infir.launcher.sbatch import render, write_script
 
 
-class SlurmError(RuntimeError):
-    pass
+class SlurmError(UserError):
+    """sbatch is missing or refused a script: the message names the stage, the script and SLURM's words."""
 
 
 @dataclass

@@ -27,11 +27,13 @@ def tokenize(
             "-i",
             help="Shard folder (a curation output folder uses its kept/) or .jsonl file; repeat.",
         ),
-    ],
+    ] = None,
     output: Annotated[
-        str, typer.Option("--output", "-o", help="Folder for <source>_text_document.{bin,idx}.")
-    ],
-    tokenizer: Annotated[str, typer.Option("--tokenizer", "-t", help="Local Hugging Face tokenizer folder.")],
+        str | None, typer.Option("--output", "-o", help="Folder for <source>_text_document.{bin,idx}.")
+    ] = None,
+    tokenizer: Annotated[
+        str | None, typer.Option("--tokenizer", "-t", help="Local Hugging Face tokenizer folder.")
+    ] = None,
     source: Annotated[
         str | None, typer.Option(help="Source name (default: the input folder's name).")
     ] = None,
@@ -53,12 +55,22 @@ def tokenize(
     """
     from infir.data.tokenize import TokenizeConfig, default_source, run_tokenize
 
-    data = {"inputs": inputs, "output": output, "tokenizer": tokenizer, "source": source, "workers": workers}
+    given = {"--input": inputs, "--output": output, "--tokenizer": tokenizer}
+    missing = [opt for opt, value in given.items() if not value]
+    if missing and not dry_run:
+        from infir.config import ConfigError
+
+        raise ConfigError(missing[0], f"required: {', '.join(missing)} (--dry-run resolves without them)")
+    hole = "REQUIRED_AT_RUN_TIME"  # a dry run resolves without the run-time paths, then names them
+    data = {"inputs": inputs or [hole], "output": output or hole, "tokenizer": tokenizer or hole,
+            "source": source, "workers": workers}  # fmt: skip
     data.update(text_field=text_field, chunk_mb=chunk_mb, add_bos=add_bos, overwrite=overwrite)
     cfg = from_dict(TokenizeConfig, data)
     cfg.source = cfg.source or default_source(cfg.inputs)
     if dry_run:
         typer.echo(dump_yaml(cfg), nl=False)
+        for opt in missing:
+            typer.echo(f"# missing at run time: {opt}")
         if train_tokenizer:
             typer.echo(
                 f"# then: train a BPE tokenizer of vocab size {train_tokenizer} into {tokenizer} first"

@@ -43,13 +43,19 @@ def clean(
                "batch_size": batch_size}  # fmt: skip
     given = [f"{k}={v}" for k, v in options.items() if v is not None]
     cfg = resolve(CleanConfig(), [config] if config else [], [*given, *(overrides or [])])
-    # checked once every layer is applied (validate() runs per layer, and any layer may set these)
-    for name in ("input", "output", "embedder"):
-        if not getattr(cfg, name):
-            fail(name, f"clean needs {name} (in the --config YAML, as --{name}, or {name}=...)")
+    # checked once every layer is applied (validate() runs per layer, and any layer may set these); a dry
+    # run prints the config and names what a real run still needs
+    missing = [name for name in ("input", "output", "embedder") if not getattr(cfg, name)]
     if dry_run:
         typer.echo(dump_yaml(cfg))
+        for name in missing:
+            typer.echo(f"# missing at run time: {name} (--config YAML, --{name}, or {name}=...)")
         return
+    if missing:
+        fail(
+            missing[0],
+            f"clean needs {missing[0]} (in the --config YAML, as --{missing[0]}, or {missing[0]}=...)",
+        )
     from infir.recipes.vlm.clean import clean_file, load_embedder
 
     res = clean_file(cfg.input, cfg.output, load_embedder(cfg.embedder), cfg.threshold, cfg.batch_size)

@@ -143,5 +143,8 @@ def test_clean_cli_yaml_layer_and_precedence(pairs, tmp_path):
     layer.write_text("embedder: builtin:colour\nthreshhold: 0.9\n")
     bad = CliRunner().invoke(cli, [*base, "--dry-run"])
     assert bad.exit_code != 0 and "threshhold" in str(bad.exception or bad.output)
-    missing = CliRunner().invoke(cli, ["clean", "--output", "o", "--embedder", "builtin:colour", "--dry-run"])
+    # a dry run resolves without the input and names it; a real run refuses
+    dry = CliRunner().invoke(cli, ["clean", "--output", "o", "--embedder", "builtin:colour", "--dry-run"])
+    assert dry.exit_code == 0 and "# missing at run time: input" in dry.output
+    missing = CliRunner().invoke(cli, ["clean", "--output", "o", "--embedder", "builtin:colour"])
     assert missing.exit_code != 0 and "input" in str(missing.exception or missing.output)

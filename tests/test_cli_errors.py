@@ -1,0 +1,51 @@
+"""The CLI's user-error contract on the real `infir` entry point: a dry run resolves without run-time
+inputs and names them; a failed sbatch is one line naming the stage and SLURM's own message."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def infir(*args: str, env: dict | None = None) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "infir.cli", *args], capture_output=True, text=True,
+                          timeout=300, cwd=ROOT, env={**os.environ, "HF_HUB_OFFLINE": "1", **(env or {})})  # fmt: skip
+
+
+def test_dry_runs_resolve_without_inputs_and_name_what_is_missing():
+    cases = {
+        ("curate", "web", "--dry-run"): ["recall_model=PATH", "quality_model=PATH", "decontam_index=PATH",
+                                         "--input DIR --output DIR"],
+        ("curate", "demo_web", "--dry-run", "decontam_index=/x.npz"): ["--input DIR --output DIR"],
+        ("tokenize", "--dry-run"): ["--input", "--output", "--tokenizer"],
+        ("vlm", "clean", "--dry-run"): ["input", "output", "embedder"],
+    }  # fmt: skip
+    for args, missing in cases.items():
+        proc = infir(*args)
+        assert proc.returncode == 0, (args, proc.stderr[-1500:])
+        named = [ln.removeprefix("# missing at run time: ").split(" (")[0] for ln in proc.stdout.splitlines()
+                 if ln.startswith("# missing at run time: ")]  # fmt: skip
+        assert named == missing, (args, named)
+    # without --dry-run the same gaps are one config error each
+    assert infir("tokenize").returncode == 2 and "required: --input" in infir("tokenize").stderr
+
+
+def test_a_failed_sbatch_is_one_line(tmp_path):
+    fake = tmp_path / "bin"
+    fake.mkdir()
+    (fake / "sbatch").write_text(
+        "#!/bin/sh\necho 'sbatch: error: Batch job submission failed: Invalid account' >&2\nexit 1\n"
+    )
+    (fake / "sbatch").chmod(0o755)
+    env = {"PATH": f"{fake}:{os.environ['PATH']}"}
+    proc = infir("launch", "decontam", "--pipeline", "tiny", "--run-dir", str(tmp_path / "runs"), env=env)
+    lines = proc.stderr.strip().splitlines()
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr, proc.stderr[-2000:]
+    assert len(lines) == 1 and "Invalid account" in lines[0] and "decontam" in lines[0], lines
+    traced = infir("--debug", "launch", "decontam", "--pipeline", "tiny", "--run-dir", str(tmp_path / "r2"),
+                   env=env)  # fmt: skip
+    assert traced.returncode != 0 and "Traceback" in traced.stderr
