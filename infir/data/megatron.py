@@ -133,3 +133,12 @@ def check_prefix(prefix: str, where: str) -> None:
     size = int(lengths.sum(dtype=np.int64)) * _DTYPE_BYTES[code]
     if bin_.stat().st_size != size:
         raise ConfigError(where, f"{bin_}: {bin_.stat().st_size} bytes where its index says {size}: truncated?")
+
+
+def idx_token_count(prefix: str, where: str = "prefix") -> int:
+    """Tokens in a Megatron prefix, summed from its .idx read here (checked whole first). megatron-core's
+    `IndexedDataset(prefix).sequence_lengths.sum()` on a temporary reads an mmap already closed: a segfault."""
+    check_prefix(prefix, where)
+    raw = Path(prefix + ".idx").read_bytes()
+    (n_seq,) = np.frombuffer(raw, dtype=np.uint64, count=1, offset=18)
+    return int(np.frombuffer(raw, dtype=np.int32, count=int(n_seq), offset=34).sum(dtype=np.int64))

@@ -146,10 +146,10 @@ def load_counts(path: str | Path) -> dict[str, Any]:
         raise ConfigError(str(path), f"invalid JSON: {exc}") from None
 
 
-def _idx_tokens(prefix: str) -> int:
-    from infir.data.tokenize import megatron_indexed
+def _idx_tokens(prefix: str, where: str) -> int:
+    from infir.data.megatron import idx_token_count
 
-    return int(megatron_indexed().IndexedDataset(prefix).sequence_lengths.sum())
+    return idx_token_count(prefix, where)
 
 
 def _source_parts(name: str, spec: SourceSpec, counts: dict[str, Any], base: Path) -> list[tuple[int, str]]:
@@ -159,7 +159,7 @@ def _source_parts(name: str, spec: SourceSpec, counts: dict[str, Any], base: Pat
         prefixes = sorted(p[: -len(".idx")] for p in glob.glob(pattern) if p.endswith(".idx"))
         if not prefixes:
             fail(f"sources.{name}.pattern", f"{pattern!r} matches no .idx file")
-        return [(_idx_tokens(p), p) for p in prefixes]
+        return [(_idx_tokens(p, f"sources.{name}.pattern"), p) for p in prefixes]
     if name not in counts:
         fail(f"sources.{name}", f"source {name!r} has no token count (counts have: {sorted(counts)})")
     entry = counts[name]

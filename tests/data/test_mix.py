@@ -114,3 +114,31 @@ def test_cli_mix_and_tokenize(tokenizer_dir, tmp_path):
     assert parse_tokens("900B") == 900 * 10**9 and parse_tokens("2.5m") == 2_500_000
     with pytest.raises(ConfigError, match="budget"):
         parse_tokens("lots")
+
+
+def test_mix_with_a_pattern_of_parts_counts_their_tokens_without_crashing(tokenizer_dir, tmp_path):
+    """`pattern:` (several tokenized parts forming one source) through the real CLI in a fresh process:
+    it segfaulted (a temporary IndexedDataset's closed mmap); its token count is the parts' sum, and a
+    truncated part is one error naming the source."""
+    import subprocess
+    import sys
+
+    runner = CliRunner()
+    for part in ("p1", "p2"):
+        write_jsonl(tmp_path / part / "a.jsonl", [{"text": t} for t in demo_texts("code", 4)])
+        res = runner.invoke(tokenize_app, ["-i", str(tmp_path / part), "-o", str(tmp_path / "t"), "-t", str(tokenizer_dir)])  # fmt: skip
+        assert res.exit_code == 0, res.output
+    counts = json.loads((tmp_path / "t" / "token_counts.json").read_text())
+    mix_yaml = tmp_path / "m.yaml"
+    mix_yaml.write_text(f"budget_tokens: 100\nmax_epochs: 1\nsources:\n  code: {{share: 1.0, pattern: '{tmp_path}/t/p*_text_document.idx'}}\n")
+    cmd = [sys.executable, "-m", "infir.cli", "mix", str(mix_yaml), "--counts", str(tmp_path / "t" / "token_counts.json"),
+           "-o", str(tmp_path / "b.yaml")]  # fmt: skip
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, (proc.returncode, proc.stderr[-2000:])  # -11 was the segfault
+    blend = Blend.load(tmp_path / "b.yaml")
+    assert len(blend.blend) == 2
+    assert blend.to_dict()["sources"]["code"]["tokens"] == counts["p1"]["tokens"] + counts["p2"]["tokens"]
+    idx = tmp_path / "t" / "p2_text_document.idx"
+    idx.write_bytes(idx.read_bytes()[:40])
+    bad = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
+    assert bad.returncode == 2 and "sources.code.pattern" in bad.stderr and "truncated" in bad.stderr
