@@ -82,8 +82,17 @@ class SFTStream:
             "input_ids": torch.from_numpy(np.stack([p.input_ids for p in packs])),
             "labels": torch.from_numpy(np.stack([p.labels for p in packs])),
             "position_ids": torch.from_numpy(np.stack([p.position_ids for p in packs])),
-            "attention_mask": torch.from_numpy(block_causal_mask(seg)),
+            # additive (0 / -inf-ish), not boolean: eager attention ADDS the mask to the scores, so a
+            # boolean one would let packed samples see each other (SDPA takes either)
+            "attention_mask": additive_mask(block_causal_mask(seg)),
         }
+
+
+def additive_mask(allowed: np.ndarray, dtype: torch.dtype = torch.float32) -> torch.Tensor:
+    """A boolean (B, 1, L, L) attention mask as the float mask every attention implementation reads the
+    same way: 0 where attending is allowed, the dtype's most negative value elsewhere."""
+    mask = torch.zeros(allowed.shape, dtype=dtype)
+    return mask.masked_fill_(torch.from_numpy(~allowed), torch.finfo(dtype).min)
 
 
 def make_stream(cfg: TrainConfig, tokenizer: Any) -> tuple[Any, int]:

@@ -142,6 +142,11 @@ def mix(
         typer.echo(dump_yaml(cfg), nl=False)
         return
     blend = build_blend(cfg, counts)
+    from infir.data.megatron import check_prefix
+
+    # a blend naming data that is not there would only fail hours later, inside the training job
+    for weight, prefix in blend.blend:
+        check_prefix(prefix, f"blend prefix {prefix} (weight {weight:g})")
     blend.save(output)
     typer.echo(_blend_table(blend))
     for line in blend.warnings:

@@ -67,12 +67,15 @@ def read_examples(cfg: VLMTrainConfig) -> list[dict]:
 
 
 def _prompt_answer(row: dict) -> tuple[str, str]:
-    """Caption rows train on the whole text; chat rows on the last assistant turn, prompted by the rest."""
+    """Caption rows train on the whole text; chat rows on the last assistant turn, prompted by every turn
+    before it in order, earlier assistant answers included (a multi-turn row's context is the whole dialogue)."""
     if "text" in row:
         return "", str(row["text"])
     msgs = row["messages"]
-    prompt = "\n".join(m["content"] for m in msgs if m["role"] != "assistant") + "\n"
-    return prompt, next((m["content"] for m in reversed(msgs) if m["role"] == "assistant"), "")
+    last = max((i for i, m in enumerate(msgs) if m["role"] == "assistant"), default=None)
+    if last is None:
+        return "\n".join(m["content"] for m in msgs) + "\n", ""
+    return "\n".join(m["content"] for m in msgs[:last]) + "\n", msgs[last]["content"]
 
 
 def collate(rows: list[dict]) -> dict[str, torch.Tensor]:

@@ -142,3 +142,13 @@ def test_mix_with_a_pattern_of_parts_counts_their_tokens_without_crashing(tokeni
     idx.write_bytes(idx.read_bytes()[:40])
     bad = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
     assert bad.returncode == 2 and "sources.code.pattern" in bad.stderr and "truncated" in bad.stderr
+
+
+def test_mix_refuses_a_blend_whose_prefix_is_missing(tmp_path):
+    counts = tmp_path / "token_counts.json"
+    counts.write_text(json.dumps({"code": {"tokens": 100, "prefix": str(tmp_path / "gone_text_document")}}))
+    mix_yaml = tmp_path / "m.yaml"
+    mix_yaml.write_text("budget_tokens: 100\nmax_epochs: 1\nsources:\n  code: {share: 1.0}\n")
+    res = CliRunner().invoke(mix_app, [str(mix_yaml), "--counts", str(counts), "-o", str(tmp_path / "b.yaml")])
+    assert isinstance(res.exception, ConfigError) and "gone_text_document.idx not found" in str(res.exception)
+    assert not (tmp_path / "b.yaml").exists()

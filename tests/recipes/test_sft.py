@@ -62,7 +62,10 @@ def test_prompt_logits_do_not_change_the_loss(tmp_path, tokenizer_dir, sft_jsonl
     assert n == m > 0 and torch.equal(base, moved)
 
 
-def test_packed_samples_do_not_attend_to_each_other(tmp_path, tokenizer_dir, sft_jsonl):
+@pytest.mark.parametrize("attention", ["sdpa", "eager"])
+def test_packed_samples_do_not_attend_to_each_other(tmp_path, tokenizer_dir, sft_jsonl, attention):
+    """Whatever attention implementation runs (eager adds the mask to the scores), a packed sample's logits
+    are those it gets alone."""
     cfg = sft_cfg(tmp_path, tokenizer_dir, sft_jsonl)
     tok = AutoTokenizer.from_pretrained(str(tokenizer_dir))
     stream = SFTStream(cfg, tok, epochs=1)
@@ -70,6 +73,8 @@ def test_packed_samples_do_not_attend_to_each_other(tmp_path, tokenizer_dir, sft
     pack = stream.packs[k]
     assert pack.segment_ids.max() >= 1  # several samples share this pack
     model = build_model(cfg, tok).eval()
+    model.set_attn_implementation(attention)
+    assert model.config._attn_implementation == attention
     i = int(np.argmax(stream.order == k))
     batch = stream.batch([i])
     sel = pack.segment_ids == 1

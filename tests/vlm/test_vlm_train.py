@@ -99,3 +99,21 @@ def test_bad_data_row_names_file_and_line(tmp_path):
     cfg.data.train = str(data)
     with pytest.raises(ConfigError, match=r"d.jsonl:1.*image not found"):
         train(cfg)
+
+
+def test_multi_turn_rows_keep_earlier_answers_in_the_prompt():
+    from infir.recipes.vlm.train_cpu import _prompt_answer
+
+    row = {"image": "x.png", "messages": [
+        {"role": "user", "content": "what is on screen?"}, {"role": "assistant", "content": "a login form"},
+        {"role": "user", "content": "click the button"}, {"role": "assistant", "content": "(512, 640)"}]}  # fmt: skip
+    prompt, answer = _prompt_answer(row)
+    assert answer == "(512, 640)"
+    assert (
+        prompt == "what is on screen?\na login form\nclick the button\n"
+    )  # the earlier answer stays, in order
+    single = {
+        "image": "x.png",
+        "messages": [{"role": "user", "content": "q"}, {"role": "assistant", "content": "a"}],
+    }
+    assert _prompt_answer(single) == ("q\n", "a")  # single-turn rows (and ScreenSpot's prompts) unchanged
