@@ -9,6 +9,14 @@ CONF_DIR = REPO_ROOT / "conf"
 DATA_DIR = REPO_ROOT / "data"
 
 
+def did_you_mean(name: str, known: list[str]) -> str:
+    """' (did you mean 'x'?)' for the closest known name, or '' when none is close."""
+    import difflib
+
+    close = difflib.get_close_matches(name, known, n=1, cutoff=0.6)
+    return f" (did you mean {close[0]!r}?)" if close else ""
+
+
 def conf_file(kind: str, name_or_path: str, suffix: str = ".yaml") -> Path:
     """Resolve `web` to conf/<kind>/web.yaml, or return an explicit path unchanged.
 
@@ -22,5 +30,6 @@ def conf_file(kind: str, name_or_path: str, suffix: str = ".yaml") -> Path:
     path = CONF_DIR / kind / f"{name_or_path}{suffix}"
     if not path.exists():
         names = sorted(p.stem for p in (CONF_DIR / kind).glob(f"*{suffix}"))
-        raise FileNotFoundError(f"no {kind} config named {name_or_path!r}; available: {names}")
+        raise FileNotFoundError(f"no {kind} config named {name_or_path!r}{did_you_mean(name_or_path, names)}; "
+                                f"available: {names}")  # fmt: skip
     return path

@@ -58,7 +58,15 @@ class ClusterConfig:
 
 
 def load_cluster(path: str | Path, overrides: Iterable[str] = ()) -> ClusterConfig:
-    """Read a cluster profile YAML, then apply `a.b=c` overrides; errors name the field and file."""
+    """Read a cluster profile (a YAML path, or a name under conf/cluster/: `h100_8x8`), then apply `a.b=c`
+    overrides; errors name the field and file."""
+    from infir.config import ConfigError
+    from infir.paths import conf_file
+
+    try:
+        path = conf_file("cluster", str(path))
+    except FileNotFoundError as exc:
+        raise ConfigError("--cluster", str(exc)) from None
     cfg = resolve(ClusterConfig(), [path], overrides)
     if cfg.name == "local" and not cfg.local:
         cfg.name = Path(path).stem

@@ -37,5 +37,8 @@ def get_recipe(name: str) -> Any:
 
     table = recipes()
     if name not in table:
-        raise ConfigError("recipe", f"unknown recipe {name!r}; available: {sorted(table)}")
+        from infir.paths import did_you_mean
+
+        raise ConfigError("recipe", f"unknown recipe {name!r}{did_you_mean(name, sorted(table))}; "
+                                    f"available: {sorted(table)}")  # fmt: skip
     return table[name]()

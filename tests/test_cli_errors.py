@@ -49,3 +49,20 @@ def test_a_failed_sbatch_is_one_line(tmp_path):
     traced = infir("--debug", "launch", "decontam", "--pipeline", "tiny", "--run-dir", str(tmp_path / "r2"),
                    env=env)  # fmt: skip
     assert traced.returncode != 0 and "Traceback" in traced.stderr
+
+
+def test_overrides_reach_list_items_and_typos_get_a_suggestion():
+    ok = infir("curate", "demo_web", "--dry-run", "steps.0.dup_line_frac=0.5", "decontam_index=/x.npz")
+    assert ok.returncode == 0 and "- {type: gopher_repetition, dup_line_frac: 0.5}" in ok.stdout, ok.stderr
+    typo = infir("curate", "demo_web", "--dry-run", "steps.0.dup_line_fracc=0.5", "decontam_index=/x.npz")
+    assert typo.returncode == 2 and "steps[0].dup_line_fracc" in typo.stderr
+    far = infir("curate", "demo_web", "--dry-run", "steps.40.dup_line_frac=0.5")
+    assert far.returncode == 2 and "steps.40: index out of range" in far.stderr
+    recipe = infir("train", "pretrain_900", "--dry-run")
+    assert recipe.returncode == 2 and "did you mean 'pretrain_900b'?" in recipe.stderr
+    by_name = infir(
+        "launch", "pretrain_900b", "--cluster", "h100_8x8", "--run-dir", "/runs/infir", "--dry-run"
+    )
+    assert by_name.returncode == 0 and "# name: h100_8x8" in by_name.stdout and "--nodes=8" in by_name.stdout
+    wrong = infir("launch", "pretrain_900b", "--cluster", "h100_8x9", "--dry-run")
+    assert wrong.returncode == 2 and "did you mean 'h100_8x8'?" in wrong.stderr

@@ -19,12 +19,28 @@ from infir.config.strict import ConfigError, from_dict, to_dict
 T = TypeVar("T")
 
 
-def deep_merge(base: dict[str, Any], top: Mapping[str, Any]) -> dict[str, Any]:
-    """Merge `top` into a copy of `base`: mappings merge key by key, anything else is replaced."""
+def _is_index_map(value: Any) -> bool:
+    return isinstance(value, Mapping) and bool(value) and all(str(k).isdigit() for k in value)
+
+
+def deep_merge(base: dict[str, Any], top: Mapping[str, Any], where: str = "") -> dict[str, Any]:
+    """Merge `top` into a copy of `base`: mappings merge key by key, anything else is replaced. A mapping of
+    indices onto a list (`steps.0.dup_line_frac=0.5` gives {"steps": {"0": {...}}}) merges into those items."""
     out = copy.deepcopy(base)
     for key, value in top.items():
+        path = f"{where}.{key}" if where else str(key)
         if isinstance(value, Mapping) and isinstance(out.get(key), dict):
-            out[key] = deep_merge(out[key], value)
+            out[key] = deep_merge(out[key], value, path)
+        elif _is_index_map(value) and isinstance(out.get(key), list):
+            items = out[key]
+            for idx, item_value in value.items():
+                i = int(idx)
+                if i >= len(items):
+                    raise ConfigError(f"{path}.{idx}", f"index out of range: {key} has {len(items)} items")
+                if isinstance(item_value, Mapping) and isinstance(items[i], dict):
+                    items[i] = deep_merge(items[i], item_value, f"{path}.{idx}")
+                else:
+                    items[i] = copy.deepcopy(item_value)
         else:
             out[key] = copy.deepcopy(value)
     return out
