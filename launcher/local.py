@@ -53,18 +53,23 @@ class LocalExecutor:
         chain = stages if isinstance(stages, Chain) else Chain(stages)
         results: list[StageResult] = []
         ok: set[str] = set()
+        rerun: set[str] = set()  # stages run this time: everything after them runs again too
         failed = False
         for stage in chain:
             if failed or any(dep not in ok for dep in stage.after):
                 results.append(StageResult(stage.name, "not run"))
                 continue
-            if stage.is_done(self.run_dir):
+            why = self._why_rerun(stage, rerun)
+            if why is None:
                 self.console.print(
                     f"[dim]{stage.name}: done marker {stage.marker_path(self.run_dir)} exists, skipped"
                 )
                 results.append(StageResult(stage.name, "skipped"))
                 ok.add(stage.name)
                 continue
+            if why:
+                self.console.print(f"[yellow]{escape(stage.name)}: {escape(why)}: running it again")
+            rerun.add(stage.name)
             result = self._run_one(stage)
             results.append(result)
             if result.status == "done":
@@ -73,6 +78,18 @@ class LocalExecutor:
                 failed = True
         self.console.print(summary_table(results))
         return results
+
+    def _why_rerun(self, stage: Stage, rerun: set[str]) -> str | None:
+        """None: done and unchanged (skip). "": never done. Otherwise why a done stage runs again: its
+        command changed since its marker (another setting, another input), or a stage it needs reran."""
+        marker = stage.marker_path(self.run_dir)
+        if not marker.is_file():
+            return ""
+        fields = dict(f.split("=", 1) for f in marker.read_text().split() if "=" in f)
+        if fields.get("command", command_hash(stage)) != command_hash(stage):
+            return "its command changed since it last ran"
+        again = [dep for dep in stage.after if dep in rerun]
+        return f"{again[0]}, which it needs, ran again" if again else None
 
     def _run_one(self, stage: Stage) -> StageResult:
         stage_dir = stage.stage_dir(self.run_dir)
@@ -111,8 +128,18 @@ class LocalExecutor:
             return StageResult(stage.name, "failed", seconds, code, log_path)
         marker = stage.marker_path(self.run_dir)
         marker.parent.mkdir(parents=True, exist_ok=True)
-        marker.write_text(f"{time.strftime('%Y-%m-%dT%H:%M:%S')} {seconds:.1f}s\n")
+        marker.write_text(
+            f"{time.strftime('%Y-%m-%dT%H:%M:%S')} {seconds:.1f}s command={command_hash(stage)}\n"
+        )
         return StageResult(stage.name, "done", seconds, code, log_path)
+
+
+def command_hash(stage: Stage) -> str:
+    """The stage's resolved command, hashed: a marker remembers what it marks as done."""
+    import hashlib
+    import json
+
+    return hashlib.sha256(json.dumps(stage.argv).encode()).hexdigest()[:16]
 
 
 def summary_table(results: list[StageResult]) -> Table:

@@ -55,3 +55,21 @@ def test_failure_stops_the_chain(tmp_path):
 def test_command_not_found_is_a_failed_stage(tmp_path):
     results = LocalExecutor(tmp_path, stream=False).run([Stage("x", ["/nonexistent/cmd"])])
     assert results[0].status == "failed" and "cannot start" in results[0].log.read_text()
+
+
+def test_a_changed_stage_reruns_and_so_do_the_stages_after_it(tmp_path):
+    """A done marker remembers its stage's command: change one stage's command (a new setting) and that
+    stage runs again, with every stage after it, while the ones before stay skipped."""
+    chain = _handover_chain(tmp_path)
+    LocalExecutor(tmp_path, stream=False).run(Chain(chain))
+    changed = list(chain)
+    pre = changed[2]
+    changed[2] = Stage(pre.name, [*pre.argv[:-1], pre.argv[-1]], after=pre.after)  # same command: skipped
+    again = LocalExecutor(tmp_path, stream=False).run(Chain(changed))
+    assert {r.status for r in again} == {"skipped"}
+    changed[2] = Stage(pre.name, [*pre.argv, "pretrain_steps=10"], after=pre.after)  # a new setting
+    again = LocalExecutor(tmp_path, stream=False).run(Chain(changed))
+    assert [r.status for r in again] == ["skipped", "skipped", "done", "done", "done"]
+    assert "command=" in (tmp_path / "pretrain" / "DONE").read_text()
+    third = LocalExecutor(tmp_path, stream=False).run(Chain(changed))
+    assert {r.status for r in third} == {"skipped"}  # and then it is done again
