@@ -127,3 +127,17 @@ def test_generic_code_common_in_the_stdlib_is_not_benchmark_contamination(tmp_pa
         assert step.filter_batch([copy]) == ["benchmark_contamination"], background
     assert flagged["none"] > 0 and flagged["stdlib"] == 0, flagged
     assert meta["stoplisted_ngrams"] > 0
+
+
+def test_the_overlap_length_is_ten_tokens(he_index, humaneval):
+    """9 consecutive tokens of a benchmark item are not contamination; 10 are (the index's n-gram size)."""
+    import re
+
+    tokens = re.findall(r"[a-z0-9_]+", humaneval["HumanEval/12"]["prompt"].lower())
+    window = tokens[10:20]
+    nine, ten = " ".join(window[:9]), " ".join(window)
+    step = step_for(he_index)
+    reasons = step.filter_batch(
+        [{"id": "9", "text": f"zebra {nine} quokka"}, {"id": "10", "text": f"zebra {ten} quokka"}]
+    )
+    assert reasons == [None, "benchmark_contamination"], (window, reasons)

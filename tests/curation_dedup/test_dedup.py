@@ -135,3 +135,16 @@ def test_steps_build_from_yaml_specs_strictly():
     assert isinstance(build_step({"type": "exact_dedup"}), ExactDedup)
     with pytest.raises(ConfigError, match=re.escape("steps[2].threshold")):
         build_step({"type": "minhash_dedup", "threshold": 1.5}, "steps[2]")
+
+
+def test_minhash_verification_keeps_band_collisions_below_the_threshold(web_docs, tmp_path):
+    """40 bands of 1 row: copies at Jaccard ~0.3-0.7 collide in some band almost surely, so they become
+    candidates; the exact-Jaccard check must keep them (skipping it would remove every collision)."""
+    long = [d for d in web_docs if len(d["text"].split()) >= 400][:10]
+    far = [{"id": f"far-{i}", "text": edit_words(d["text"], 20, i)} for i, d in enumerate(long)]
+    sims = [jaccard(f["text"], o["text"]) for f, o in zip(far, long)]
+    assert all(0.3 < s < 0.75 for s in sims), sims
+    step = MinHashDedup(MinHashDedup.Config(bands=40, rows=1, threshold=0.75))
+    result = run(step, {"a": long, "b": far}, tmp_path)
+    assert all(reason is None for reason, _ in result.values())  # nothing removed
+    assert step.summary["candidate_pairs"] >= 8 and step.summary["verified_pairs"] == 0, step.summary

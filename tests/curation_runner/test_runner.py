@@ -203,3 +203,30 @@ def test_cli_sample_mixture(tmp_path):
     assert len((tmp_path / "m" / "a.jsonl").read_text().splitlines()) == 5
     listing = runner.invoke(app, ["list-steps"])
     assert "one_solution_per_problem" in listing.output and "test_min_words" in listing.output
+
+
+def test_a_shards_done_marker_is_written_after_its_files(tmp_path, monkeypatch):
+    """The marker is what a rerun trusts: it must come after the shard's kept and rejects files, or a kill
+    between them would leave a half-written shard counted as done."""
+    import infir.curation.pipeline as pl
+
+    corpus = write_corpus(tmp_path / "in", 2, 10)
+    written: list[str] = []
+    real_jsonl, real_text = pl.write_jsonl_atomic, pl.write_text_atomic
+
+    def jsonl(path, docs):
+        written.append(f"{path.parent.name}/{path.name}")
+        return real_jsonl(path, docs)
+
+    def text(path, data):
+        if path.parent.name == "done":
+            shard = path.stem
+            assert f"kept/{shard}.jsonl" in written and f"rejects/{shard}.jsonl" in written, written
+        written.append(f"{path.parent.name}/{path.name}")
+        return real_text(path, data)
+
+    monkeypatch.setattr(pl, "write_jsonl_atomic", jsonl)
+    monkeypatch.setattr(pl, "write_text_atomic", text)
+    cfg = PipelineConfig(name="m", steps=[{"type": "test_min_words", "min_words": 3}])
+    run_pipeline(cfg, corpus, tmp_path / "out", quiet=True)
+    assert sum(w.startswith("done/") for w in written) == 2

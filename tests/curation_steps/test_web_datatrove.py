@@ -68,3 +68,21 @@ def test_fineweb_set_matches_datatrove_doc_by_doc():
     assert not mismatches, f"{len(mismatches)} disagreements, first: {mismatches[:5]}"
     # the corpus must exercise several rules, not just pass everything
     assert reasons[None] >= 10 and len(reasons) >= 6, reasons
+
+
+@pytest.mark.parametrize("ending", [3, 2, 4])
+def test_line_punctuation_ratio_at_its_exact_threshold(ending):
+    """25 real-text lines, `ending` of them ending in a full stop: 3/25 is exactly FineWeb's 0.12, which
+    datatrove keeps (it drops only below the threshold); 2/25 drops, 4/25 keeps. Ours must agree."""
+    from datatrove.data import Document
+    from datatrove.pipeline.filters import FineWebQualityFilter
+
+    words = [w.strip(".,;:!?\"'") for d in web_docs(200) for w in d["text"].split()]
+    words = [w for w in words if w.isalpha()]
+    lines = [" ".join(words[i * 12 : (i + 1) * 12]) for i in range(25)]
+    lines = [line + ("." if i < ending else "") for i, line in enumerate(lines)]
+    text = "\n".join(lines)
+    ours = FineWebQuality().filter({"id": "x", "text": text})
+    out = FineWebQualityFilter().filter(Document(text=text, id="x"))
+    theirs = None if out is True else out[1]
+    assert ours == theirs == (None if ending >= 3 else "line_punct_ratio"), (ours, theirs)

@@ -193,3 +193,18 @@ def test_bad_training_inputs_are_one_line_through_the_cli(tmp_path, blend_yaml, 
         assert proc.returncode == 2 and len(lines) == 1 and message in lines[0], (name, proc.stderr[-2000:])
     debug = subprocess.run([*cases["no input"][0], "--debug"], capture_output=True, text=True, timeout=300)
     assert debug.returncode != 0 and "Traceback" in debug.stderr
+
+
+@pytest.mark.parametrize("style", ["cosine", "linear"])
+def test_lr_schedule_warmup_and_min_lr_floor_exactly(style, tmp_path, blend_yaml, tokenizer_dir):
+    """Warmup: step 0 gets lr/warmup and step warmup-1 the full lr (no off-by-one); decay ends exactly at
+    min_lr (the floor, not 0) and never goes below it."""
+    from infir.recipes.cpu_engine import lr_factor
+
+    cfg = tiny_pretrain(tmp_path, blend_yaml, tokenizer_dir, f"schedule.style={style}", "schedule.warmup_steps=4",
+                        "optim.lr=1e-3", "optim.min_lr=1e-4")  # fmt: skip
+    f = lr_factor(cfg, 20)
+    assert f(0) == pytest.approx(1 / 4) and f(1) == pytest.approx(2 / 4) and f(3) == pytest.approx(1.0)
+    assert f(4) == pytest.approx(1.0)  # decay starts from the peak
+    assert f(20) == pytest.approx(0.1) and min(f(k) for k in range(0, 40)) == pytest.approx(0.1)
+    assert all(f(k) >= f(k + 1) for k in range(4, 25))  # monotone after warmup

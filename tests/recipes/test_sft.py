@@ -98,3 +98,12 @@ def test_bad_sft_record_names_file_and_line(tmp_path):
     path.write_text('{"prompt": "a", "response": "b"}\n{"messages": [{"role": "user", "content": "x"}]}\n')
     with pytest.raises(ConfigError, match=r"bad.jsonl:2"):
         read_records(path)
+
+
+def test_packed_position_ids_restart_at_zero_for_each_sample():
+    from infir.recipes.sft_data import pack
+
+    examples = [(np.arange(10, 10 + n), np.full(n, 1)) for n in (3, 4, 2)]
+    (p,) = pack(examples, seq_length=12, pad_id=0, packing=True)
+    assert p.position_ids.tolist() == [0, 1, 2, 0, 1, 2, 3, 0, 1, 0, 0, 0]
+    assert p.segment_ids.tolist() == [0, 0, 0, 1, 1, 1, 1, 2, 2, -1, -1, -1]
