@@ -59,6 +59,7 @@ def build_stages(cfg: DemoConfig) -> list:
         Stage(
             name="decontam-index",
             argv=_infir("curate", "build-decontam-index", "--humaneval", "--out", str(index)),
+            outputs=[str(index)],
         )
     ]
     for domain in DOMAINS:
@@ -77,6 +78,7 @@ def build_stages(cfg: DemoConfig) -> list:
                     f"decontam_index={index}",
                 ),
                 after=["decontam-index"],
+                outputs=[str(run / "curated" / domain)],
             )
         )
     curated = [str(run / "curated" / d / "kept") for d in DOMAINS]
@@ -92,6 +94,7 @@ def build_stages(cfg: DemoConfig) -> list:
                 *curated,
             ),
             after=[f"curate-{d}" for d in DOMAINS],
+            outputs=[str(run / "tokenizer")],
         )
     )
     for domain, kept in zip(DOMAINS, curated):
@@ -110,6 +113,7 @@ def build_stages(cfg: DemoConfig) -> list:
                     domain,
                     "--workers",
                     str(cfg.workers),
+                    "--overwrite",  # the stage runs only when it must (done markers): then it redoes its source
                 ),
                 after=["tokenizer"],
             )
@@ -141,6 +145,7 @@ def build_stages(cfg: DemoConfig) -> list:
                 f"train.train_steps={cfg.pretrain_steps}",
             ),
             after=["mix"],
+            outputs=[str(run / "pretrain")],
         ),
         Stage(
             name="anneal",
@@ -155,6 +160,7 @@ def build_stages(cfg: DemoConfig) -> list:
                 f"train.train_steps={cfg.anneal_steps}",
             ),
             after=["pretrain"],
+            outputs=[str(run / "anneal")],
         ),
         Stage(
             name="sft",
@@ -169,6 +175,7 @@ def build_stages(cfg: DemoConfig) -> list:
                 f"train.epochs={cfg.sft_epochs}",
             ),
             after=["anneal"],
+            outputs=[str(run / "sft")],
         ),
         Stage(
             name="valset",
@@ -182,6 +189,7 @@ def build_stages(cfg: DemoConfig) -> list:
                 str(run / "valset" / "kept.jsonl"),
             ),
             after=["pretrain"],
+            outputs=[str(run / "valset")],
         ),
     ]
     for ckpt in ("pretrain", "anneal", "sft"):
@@ -199,6 +207,7 @@ def build_stages(cfg: DemoConfig) -> list:
                     str(run / "eval" / ckpt),
                 ),
                 after=[ckpt, "valset"],
+                outputs=[str(run / "eval" / ckpt)],
             )
         )
     stages.append(

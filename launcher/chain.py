@@ -36,6 +36,9 @@ class Stage:
     after: list[str] = field(default_factory=list)
     # Relative paths are under the run directory; default <run_dir>/<name>/DONE.
     done_marker: str | None = None
+    #: what this stage writes (files or folders): when a done stage must run again because its command or
+    #: a stage before it changed, these are cleared first, so it starts clean instead of resuming old work
+    outputs: list[str] = field(default_factory=list)
 
     def validate(self) -> None:
         if not self.name or not self.name.replace("_", "").replace("-", "").isalnum():

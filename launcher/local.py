@@ -8,6 +8,7 @@ whose marker exists is skipped; the first failure stops the chain. A summary tab
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import sys
 import time
@@ -69,6 +70,12 @@ class LocalExecutor:
                 continue
             if why:
                 self.console.print(f"[yellow]{escape(stage.name)}: {escape(why)}: running it again")
+                for out in stage.outputs:  # a changed stage starts clean, not from the old run's work
+                    path = Path(out) if Path(out).is_absolute() else self.run_dir / out
+                    if path.is_dir():
+                        shutil.rmtree(path)
+                    elif path.exists():
+                        path.unlink()
             rerun.add(stage.name)
             result = self._run_one(stage)
             results.append(result)

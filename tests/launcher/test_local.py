@@ -67,9 +67,15 @@ def test_a_changed_stage_reruns_and_so_do_the_stages_after_it(tmp_path):
     changed[2] = Stage(pre.name, [*pre.argv[:-1], pre.argv[-1]], after=pre.after)  # same command: skipped
     again = LocalExecutor(tmp_path, stream=False).run(Chain(changed))
     assert {r.status for r in again} == {"skipped"}
-    changed[2] = Stage(pre.name, [*pre.argv, "pretrain_steps=10"], after=pre.after)  # a new setting
+    (tmp_path / "pretrain" / "stale.txt").write_text("from the old run\n")
+    changed[2] = Stage(pre.name, [*pre.argv, "pretrain_steps=10"], after=pre.after,
+                       outputs=[str(tmp_path / "pretrain")])  # a new setting  # fmt: skip
     again = LocalExecutor(tmp_path, stream=False).run(Chain(changed))
     assert [r.status for r in again] == ["skipped", "skipped", "done", "done", "done"]
+    # its declared outputs were cleared first: the rerun started clean, not from the old run's files
+    assert (
+        not (tmp_path / "pretrain" / "stale.txt").exists() and (tmp_path / "pretrain" / "out.txt").is_file()
+    )
     assert "command=" in (tmp_path / "pretrain" / "DONE").read_text()
     third = LocalExecutor(tmp_path, stream=False).run(Chain(changed))
     assert {r.status for r in third} == {"skipped"}  # and then it is done again
