@@ -43,20 +43,58 @@ def _read_metrics(path: Path) -> list[dict]:
     return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
 
 
-def _plot_losses(run: Path, out: Path) -> None:
+def _smooth(values: list[float], window: int) -> list[float]:
+    """Trailing moving average (the raw per-step loss of a tiny batch is mostly noise)."""
+    out, acc = [], 0.0
+    for i, v in enumerate(values):
+        acc += v - (values[i - window] if i >= window else 0.0)
+        out.append(acc / min(i + 1, window))
+    return out
+
+
+def _val_nll(run: Path, stage: str) -> float | None:
+    res = run / "eval" / stage / "web_nll.json"
+    if not res.exists():
+        return None
+    data = json.loads(res.read_text())
+    return float(data.get("metrics", data)["nll_per_token"])
+
+
+def _plot_losses(run: Path, out: Path, vocab: int | None) -> None:
+    import math
+
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    fig, axes = plt.subplots(1, 3, figsize=(13, 3.6))
+    fig, axes = plt.subplots(1, 3, figsize=(13, 3.8), sharey=True)
     for ax, stage in zip(axes, ("pretrain", "anneal", "sft")):
         rows = _read_metrics(run / stage / "metrics.jsonl")
-        ax.plot([r["step"] for r in rows], [r["loss"] for r in rows], lw=1.2)
-        ax.set_title(f"{stage}: training loss")
-        ax.set_xlabel("step")
+        steps, loss = [r["step"] for r in rows], [r["loss"] for r in rows]
+        window = max(1, len(loss) // 20)
+        ax.plot(steps, loss, lw=0.6, alpha=0.35, color="#4477aa", label="training loss (per step)")
+        ax.plot(
+            steps, _smooth(loss, window), lw=1.6, color="#4477aa", label=f"training loss ({window}-step mean)"
+        )
+        val = _val_nll(run, stage)
+        if val is not None:
+            ax.axhline(
+                val, color="#cc6677", ls="--", lw=1.2, label=f"validation NLL after {stage}: {val:.3f}"
+            )
+        if vocab:
+            ax.axhline(
+                math.log(vocab),
+                color="gray",
+                ls=":",
+                lw=1,
+                label=f"uniform model: ln {vocab} = {math.log(vocab):.2f}",
+            )
+        ax.set_title(f"{stage}")
+        ax.set_xlabel("optimizer step")
+        ax.set_ylabel("cross-entropy (nats per BPE token)")
         ax.grid(alpha=0.3)
-    axes[0].set_ylabel("cross-entropy (nats/token)")
+        ax.legend(fontsize=7, loc="best")
     fig.tight_layout()
     fig.savefig(out, dpi=110)
     plt.close(fig)
@@ -69,17 +107,27 @@ def write_report(run: Path) -> Path:
     lines += ["## Curation funnel", ""]
     for domain in ("web", "code", "math"):
         funnel = run / "curated" / domain / "funnel.md"
-        lines += [f"### {domain}", "", funnel.read_text().strip() if funnel.exists() else "(missing)", ""]
+        text = funnel.read_text().strip() if funnel.exists() else "(missing)"
+        # the funnel's own "# Funnel" heading sits under this report's "### domain"
+        text = "\n".join(
+            ln.replace("# ", "#### ", 1) if ln.startswith("# ") else ln for ln in text.splitlines()
+        )
+        lines += [f"### {domain}", "", text, ""]
         if (run / "curated" / domain / "funnel.png").exists():
             lines += [f"![{domain} funnel](curated/{domain}/funnel.png)", ""]
     counts = run / "tokens" / "token_counts.json"
     if counts.exists():
-        lines += ["## Tokens per source", "", "| source | tokens |", "| --- | ---: |"]
+        lines += ["## BPE tokens per source", "", "(The funnels above count whitespace-separated words; from here on a",
+                  "token is a BPE token of the demo's tokenizer.)", "", "| source | BPE tokens |", "| --- | ---: |"]  # fmt: skip
         for source, n in sorted(json.loads(counts.read_text()).items()):
             value = n["tokens"] if isinstance(n, dict) else n
             lines.append(f"| {source} | {value:,} |")
         lines.append("")
-    _plot_losses(run, run / "loss_curves.png")
+    vocab = None
+    tok = run / "tokenizer" / "tokenizer.json"
+    if tok.exists():
+        vocab = len(json.loads(tok.read_text())["model"]["vocab"])
+    _plot_losses(run, run / "loss_curves.png", vocab)
     lines += [
         "## Training",
         "",
@@ -92,15 +140,18 @@ def write_report(run: Path) -> Path:
         rows = _read_metrics(run / stage / "metrics.jsonl")
         if rows:
             lines.append(f"| {stage} | {rows[-1]['step']} | {rows[0]['loss']:.3f} | {rows[-1]['loss']:.3f} |")
-    lines += ["", "## Evaluation: validation NLL per token (lower is better)", ""]
-    lines += ["| checkpoint | NLL/token | tokens | docs |", "| --- | ---: | ---: | ---: |"]
+    lines += ["", "## Evaluation: validation NLL per BPE token (lower is better)", ""]
+    lines += ["The validation set is data/demo/valid without the 20% of documents the pretrained model scores",
+              "worst (highest NLL per token: mostly meaningless text; `infir eval build-valset`, the paper's rule);",
+              "the same documents score every checkpoint.", ""]  # fmt: skip
+    lines += ["| checkpoint | NLL/token | BPE tokens | docs |", "| --- | ---: | ---: | ---: |"]
     for stage in ("pretrain", "anneal", "sft"):
         res = run / "eval" / stage / "web_nll.json"
         if res.exists():
             data = json.loads(res.read_text())
             m = data.get("metrics", data)
             lines.append(
-                f"| {stage} | {m['nll_per_token']:.4f} | {m.get('tokens', '')} | {m.get('docs', '')} |"
+                f"| {stage} | {m['nll_per_token']:.4f} | {int(m.get('tokens', 0)):,} | {int(m.get('docs', 0)):,} |"
             )
     out = run / "report.md"
     out.write_text("\n".join(lines) + "\n")

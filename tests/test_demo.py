@@ -39,3 +39,37 @@ def test_demo_stage_dry_runs(stage):
     except SystemExit as exc:
         code = exc.code if isinstance(exc.code, int) else 1
     assert code == 0, f"{stage.name}: {' '.join(stage.argv[3:])} --dry-run exited {code}"
+
+
+def test_demo_report_headings_numbers_and_plots(tmp_path):
+    """report.md from a run folder: the funnels sit under the report's headings (no second H1), counts are
+    integers with separators, word and BPE token counts are labelled apart, and the loss plot is written."""
+    import json
+
+    from infir.demo_steps import write_report
+    from infir.evaluation.report import write_results
+
+    run = tmp_path
+    for domain in ("web", "code", "math"):
+        (run / "curated" / domain).mkdir(parents=True)
+        (run / "curated" / domain / "funnel.md").write_text(f"# Funnel: demo_{domain}\n\n| step |\n| --- |\n")
+    for i, stage in enumerate(("pretrain", "anneal", "sft")):
+        (run / stage).mkdir()
+        rows = [{"step": s, "loss": 8.0 - 0.01 * s - i} for s in range(1, 41)]
+        (run / stage / "metrics.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+        write_results(
+            run / "eval" / stage, "web_nll", "m", {"nll_per_token": 7.0 - i, "tokens": 114548, "docs": 48}
+        )
+    (run / "tokens").mkdir()
+    (run / "tokens" / "token_counts.json").write_text(json.dumps({"web": {"tokens": 76709}}))
+    (run / "tokenizer").mkdir()
+    (run / "tokenizer" / "tokenizer.json").write_text(
+        json.dumps({"model": {"vocab": {str(i): i for i in range(4096)}}})
+    )
+    text = write_report(run).read_text()
+    assert [ln for ln in text.splitlines() if ln.startswith("# ")] == ["# infir demo report"]
+    assert "#### Funnel: demo_web" in text and "| pretrain | 7.0000 | 114,548 | 48 |" in text
+    assert ".0 |" not in text.split("## Evaluation")[1]
+    assert "BPE tokens" in text and "whitespace-separated words" in text and "scores\nworst" in text
+    assert "| web | 76,709 |" in text
+    assert (run / "loss_curves.png").stat().st_size > 10_000
