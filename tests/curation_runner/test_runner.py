@@ -230,3 +230,27 @@ def test_a_shards_done_marker_is_written_after_its_files(tmp_path, monkeypatch):
     cfg = PipelineConfig(name="m", steps=[{"type": "test_min_words", "min_words": 3}])
     run_pipeline(cfg, corpus, tmp_path / "out", quiet=True)
     assert sum(w.startswith("done/") for w in written) == 2
+
+
+def test_a_rerun_processes_no_shard_that_has_its_marker(tmp_path, monkeypatch):
+    """Done-markers are honoured: rerunning a finished pipeline touches no shard (its steps never run),
+    and a shard whose marker is deleted is the only one processed again."""
+    import infir.curation.executors.local as local
+
+    corpus = write_corpus(tmp_path / "in", 3, 10)
+    cfg = PipelineConfig(name="m", steps=[{"type": "test_min_words", "min_words": 3}])
+    first = run_pipeline(cfg, corpus, tmp_path / "out", quiet=True)
+    real = local.apply_steps
+    seen: list[int] = []
+
+    def counting(steps, docs, batch_size):
+        seen.append(len(docs))
+        return real(steps, docs, batch_size)
+
+    monkeypatch.setattr(local, "apply_steps", counting)
+    again = run_pipeline(cfg, corpus, tmp_path / "out", quiet=True)
+    assert seen == [] and again.docs_out == first.docs_out
+    marker = next((tmp_path / "out" / "_state" / "phase0" / "done").glob("*.json"))
+    marker.unlink()
+    run_pipeline(cfg, corpus, tmp_path / "out", quiet=True)
+    assert len(seen) == 1  # exactly the shard without a marker
