@@ -66,3 +66,10 @@ def test_overrides_reach_list_items_and_typos_get_a_suggestion():
     assert by_name.returncode == 0 and "# name: h100_8x8" in by_name.stdout and "--nodes=8" in by_name.stdout
     wrong = infir("launch", "pretrain_900b", "--cluster", "h100_8x9", "--dry-run")
     assert wrong.returncode == 2 and "did you mean 'h100_8x8'?" in wrong.stderr
+
+
+def test_every_recipe_listed_with_a_description():
+    proc = infir("train", "--list")
+    assert proc.returncode == 0
+    rows = [ln.split(None, 1) for ln in proc.stdout.splitlines() if ln.strip()]
+    assert len(rows) >= 14 and all(len(r) == 2 and len(r[1]) > 20 for r in rows), rows

@@ -60,16 +60,19 @@ def _stage(stage: int, lr: float, global_batch: int, steps: int) -> VLMTrainConf
 
 @register_recipe()
 def vlm_stage1_projector() -> VLMTrainConfig:
+    """InfiR-VL stage 1: captions train the MLP projector only (SigLIP and the LLM frozen)."""
     return _stage(1, lr=1e-3, global_batch=256, steps=2200)
 
 
 @register_recipe()
 def vlm_stage2_vit() -> VLMTrainConfig:
+    """InfiR-VL stage 2 (SFT-1): ViT + projector on text-rendering, GUI and caption data (LLM frozen)."""
     return _stage(2, lr=2e-5, global_batch=128, steps=5000)
 
 
 @register_recipe()
 def vlm_stage3_full() -> VLMTrainConfig:
+    """InfiR-VL stage 3 (SFT-2): everything unfrozen, on the hardest GUI-trajectory and math samples."""
     return _stage(3, lr=1e-5, global_batch=128, steps=3000)
 
 
@@ -97,16 +100,19 @@ def tiny(cfg: VLMTrainConfig, runs: str = TINY_RUNS) -> VLMTrainConfig:
 
 @register_recipe()
 def vlm_stage1_projector_tiny() -> VLMTrainConfig:
+    """vlm_stage1_projector at toy scale on CPU (tiny ViT + tiny Llama, same freeze schedule)."""
     return tiny(vlm_stage1_projector())
 
 
 @register_recipe()
 def vlm_stage2_vit_tiny() -> VLMTrainConfig:
+    """vlm_stage2_vit at toy scale on CPU, from stage 1's tiny checkpoint."""
     return tiny(vlm_stage2_vit())
 
 
 @register_recipe()
 def vlm_stage3_full_tiny() -> VLMTrainConfig:
+    """vlm_stage3_full at toy scale on CPU, from stage 2's tiny checkpoint."""
     return tiny(vlm_stage3_full())
 
 
