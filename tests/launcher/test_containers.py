@@ -81,7 +81,7 @@ def test_import_check_cpu():
     )
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert re.search(r"^torch\s+ok\s+\d", proc.stdout, flags=re.M)
-    assert "11/11 imports ok" in proc.stdout
+    assert "12/12 imports ok" in proc.stdout
 
 
 def test_import_check_asserts_the_pinned_versions(monkeypatch):
