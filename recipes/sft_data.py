@@ -8,7 +8,6 @@ and uses a block-diagonal causal mask: no sample attends to another (checked in 
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -16,6 +15,7 @@ from typing import Any
 import numpy as np
 
 from infir.config import ConfigError
+from infir.jsonl import iter_jsonl
 
 IGNORE = -100
 
@@ -31,45 +31,33 @@ class Pack:
 def read_records(path: str | Path) -> list[list[dict[str, str]]]:
     """Chat messages per record; malformed lines raise ConfigError naming file:line."""
     out = []
-    with open(path, encoding="utf-8") as fh:
-        for line_no, line in enumerate(fh, 1):
-            if not line.strip():
-                continue
-            where = f"{path}:{line_no}"
-            try:
-                rec = json.loads(line)
-            except json.JSONDecodeError as exc:
-                raise ConfigError(where, f"invalid JSON: {exc.msg}") from None
-            if isinstance(rec, dict) and "messages" in rec:
-                msgs = rec["messages"]
-                ok = isinstance(msgs, list) and all(
-                    isinstance(m, dict)
-                    and isinstance(m.get("role"), str)
-                    and isinstance(m.get("content"), str)
-                    for m in msgs
+    for where, rec in iter_jsonl(path):
+        if isinstance(rec, dict) and "messages" in rec:
+            msgs = rec["messages"]
+            ok = isinstance(msgs, list) and all(
+                isinstance(m, dict) and isinstance(m.get("role"), str) and isinstance(m.get("content"), str)
+                for m in msgs
+            )
+            if not ok or not any(m["role"] == "assistant" for m in msgs):
+                raise ConfigError(f"{where}:messages", "need [{role, content}, ...] with an assistant turn")
+            turns = [m["role"] for m in msgs if m["role"] != "system"]
+            if turns[0] != "user":
+                raise ConfigError(
+                    f"{where}:messages",
+                    f"the first turn after any system prompt must be the user's, got {turns[0]!r}",
                 )
-                if not ok or not any(m["role"] == "assistant" for m in msgs):
-                    raise ConfigError(
-                        f"{where}:messages", "need [{role, content}, ...] with an assistant turn"
-                    )
-                turns = [m["role"] for m in msgs if m["role"] != "system"]
-                if turns[0] != "user":
-                    raise ConfigError(
-                        f"{where}:messages",
-                        f"the first turn after any system prompt must be the user's, got {turns[0]!r}",
-                    )
-            elif (
-                isinstance(rec, dict)
-                and isinstance(rec.get("prompt"), str)
-                and isinstance(rec.get("response"), str)
-            ):
-                msgs = [
-                    {"role": "user", "content": rec["prompt"]},
-                    {"role": "assistant", "content": rec["response"]},
-                ]
-            else:
-                raise ConfigError(where, "a record needs `messages` or string `prompt` and `response`")
-            out.append(msgs)
+        elif (
+            isinstance(rec, dict)
+            and isinstance(rec.get("prompt"), str)
+            and isinstance(rec.get("response"), str)
+        ):
+            msgs = [
+                {"role": "user", "content": rec["prompt"]},
+                {"role": "assistant", "content": rec["response"]},
+            ]
+        else:
+            raise ConfigError(where, "a record needs `messages` or string `prompt` and `response`")
+        out.append(msgs)
     return out
 
 

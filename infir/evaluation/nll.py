@@ -6,14 +6,13 @@ in proportion to their length, as the training loss does.
 
 from __future__ import annotations
 
-import gzip
-import json
 import time
 from collections.abc import Iterator
 from pathlib import Path
 
 from infir.config import ConfigError
 from infir.evaluation.model import LoadedLM, doc_nll, load_lm, nll_summary
+from infir.jsonl import iter_jsonl
 
 
 def read_jsonl(
@@ -26,25 +25,14 @@ def read_jsonl(
         raise ConfigError("data", f"{path}: no JSONL file found")
     n = 0
     for f in files:
-        with gzip.open(f, "rt") if f.suffix == ".gz" else f.open() as fh:
-            for lineno, line in enumerate(fh, 1):
-                if not line.strip():
-                    continue
-                try:
-                    rec = json.loads(line)
-                except json.JSONDecodeError as exc:
-                    raise ConfigError(f"{f}:{lineno}", f"invalid JSON: {exc.msg}") from None
-                if (
-                    not isinstance(rec, dict)
-                    or field not in rec
-                    or (typed and not isinstance(rec[field], str))
-                ):
-                    raise ConfigError(f"{f}:{lineno}", f"field {field!r} missing or of the wrong type")
-                rec["_where"] = f"{f}:{lineno}"
-                yield rec
-                n += 1
-                if limit is not None and n >= limit:
-                    return
+        for where, rec in iter_jsonl(f):
+            if not isinstance(rec, dict) or field not in rec or (typed and not isinstance(rec[field], str)):
+                raise ConfigError(where, f"field {field!r} missing or of the wrong type")
+            rec["_where"] = where
+            yield rec
+            n += 1
+            if limit is not None and n >= limit:
+                return
 
 
 def score_texts(

@@ -9,7 +9,6 @@ greedy otherwise), reported with its standard error across items.
 
 from __future__ import annotations
 
-import json
 import math
 import random
 import re
@@ -18,6 +17,7 @@ from pathlib import Path
 
 from infir.config import ConfigError
 from infir.evaluation import math_answer
+from infir.jsonl import iter_jsonl
 
 MATH_PROMPT = "{question}\nPlease reason step by step, and put your final answer within \\boxed{{}}."
 CHOICE_PROMPT = (
@@ -47,36 +47,26 @@ def read_items(
     its first entry); choice: question + `answer_field` (the correct option) + `incorrect_answers` (three),
     shuffled with a per-item seed so the correct letter is spread evenly and reproducible."""
     items = []
-    with open(path, encoding="utf-8", errors="surrogateescape") as fh:
-        for n, line in enumerate(fh, 1):
-            if not line.strip():
-                continue
-            where = f"{path}:{n}"
-            try:
-                rec = json.loads(line)
-            except json.JSONDecodeError as exc:
-                raise ConfigError(where, f"invalid JSON: {exc.msg}") from None
-            if not isinstance(rec, dict):
-                raise ConfigError(where, "a record must be a JSON object")
-            question = str(_field(rec, question_field, where))
-            answer = _field(rec, answer_field, where)
-            item_id = str(rec.get("id", rec.get("unique_id", n)))
-            if kind == "choice":
-                wrong = _field(rec, "incorrect_answers", where)
-                if not isinstance(wrong, list) or len(wrong) != 3:
-                    raise ConfigError(f"{where}:incorrect_answers", "need exactly three incorrect options")
-                options = [str(answer), *map(str, wrong)]
-                order = list(range(4))
-                random.Random(f"{seed}:{item_id}").shuffle(order)
-                letters = dict(zip("ABCD", (options[i] for i in order)))
-                items.append(
-                    Item(item_id, CHOICE_PROMPT.format(question=question, **letters), "ABCD"[order.index(0)])
-                )
-            else:
-                gold = answer[0] if isinstance(answer, list) and answer else answer
-                items.append(
-                    Item(item_id, MATH_PROMPT.format(question=question), str(gold).strip().strip("$"))
-                )
+    for where, rec in iter_jsonl(path, errors="surrogateescape"):
+        if not isinstance(rec, dict):
+            raise ConfigError(where, "a record must be a JSON object")
+        question = str(_field(rec, question_field, where))
+        answer = _field(rec, answer_field, where)
+        item_id = str(rec.get("id", rec.get("unique_id", where.rsplit(":", 1)[1])))  # else the line number
+        if kind == "choice":
+            wrong = _field(rec, "incorrect_answers", where)
+            if not isinstance(wrong, list) or len(wrong) != 3:
+                raise ConfigError(f"{where}:incorrect_answers", "need exactly three incorrect options")
+            options = [str(answer), *map(str, wrong)]
+            order = list(range(4))
+            random.Random(f"{seed}:{item_id}").shuffle(order)
+            letters = dict(zip("ABCD", (options[i] for i in order)))
+            items.append(
+                Item(item_id, CHOICE_PROMPT.format(question=question, **letters), "ABCD"[order.index(0)])
+            )
+        else:
+            gold = answer[0] if isinstance(answer, list) and answer else answer
+            items.append(Item(item_id, MATH_PROMPT.format(question=question), str(gold).strip().strip("$")))
     if not items:
         raise ConfigError(str(path), "no items in the file")
     return items
