@@ -23,7 +23,7 @@ _PHASE: dict[str, Any] = {}  # the phase a forked worker runs (set in the driver
 
 
 def _work(shard_index: int) -> tuple[str, int, int]:
-    from infir.curation.executors.local import apply_steps, split_records
+    from infir.curation.executors.local import apply_steps, merge_rejects, split_records
     from infir.curation.pipeline import ShardResult, _finish_shard, _records
 
     layout, phase, cfg, shard = (
@@ -41,8 +41,6 @@ def _work(shard_index: int) -> tuple[str, int, int]:
     kept, rejects, stats = apply_steps(phase.steps, docs, cfg.batch_size)
     if read_stats is not None:
         stats = {"read": read_stats, **stats}
-    from infir.curation.executors.local import merge_rejects
-
     _finish_shard(
         layout, phase, ShardResult(shard.name, [d for _, d in kept], merge_rejects(bad, rejects), stats)
     )

@@ -112,33 +112,36 @@ _IDX_MAGIC = b"MMIDIDX\x00\x00"
 _DTYPE_BYTES = {1: 1, 2: 1, 3: 2, 4: 4, 5: 8, 6: 8, 7: 8, 8: 2}  # megatron-core DType codes -> item size
 
 
-def check_prefix(prefix: str, where: str) -> None:
+def check_prefix(prefix: str, where: str) -> int:
     """A Megatron prefix whose .idx and .bin are present and whole, or one ConfigError naming `where` and
-    what is wrong (megatron-core itself fails on these with a traceback, or a crash in a destructor)."""
+    what is wrong (megatron-core itself fails on these with a traceback, or a crash in a destructor).
+    Returns its token count. Only the 34-byte header is read into memory; the sequence lengths are summed
+    through a memory map (a 1B-document index is 12 GB)."""
     from infir.config import ConfigError
 
     idx, bin_ = Path(prefix + ".idx"), Path(prefix + ".bin")
     for f in (idx, bin_):
         if not f.is_file():
             raise ConfigError(where, f"{f} not found (tokenize the source with `infir tokenize` first)")
-    raw = idx.read_bytes()
-    if len(raw) < 34 or raw[:9] != _IDX_MAGIC:
+    with idx.open("rb") as fh:
+        head = fh.read(34)
+    if len(head) < 34 or head[:9] != _IDX_MAGIC:
         raise ConfigError(where, f"{idx}: not a Megatron index (bad header): a truncated or foreign file")
-    code = raw[17]
-    n_seq, n_doc = np.frombuffer(raw, dtype=np.uint64, count=2, offset=18)
-    need = 34 + int(n_seq) * (4 + 8) + int(n_doc) * 8
-    if code not in _DTYPE_BYTES or len(raw) < need:
-        raise ConfigError(where, f"{idx}: truncated ({len(raw)} of {need} bytes): re-run `infir tokenize`")
-    lengths = np.frombuffer(raw, dtype=np.int32, count=int(n_seq), offset=34)
-    size = int(lengths.sum(dtype=np.int64)) * _DTYPE_BYTES[code]
+    code = head[17]
+    n_seq, n_doc = (int(x) for x in np.frombuffer(head, dtype=np.uint64, count=2, offset=18))
+    need, have = 34 + n_seq * (4 + 8) + n_doc * 8, idx.stat().st_size
+    if code not in _DTYPE_BYTES or have < need:
+        raise ConfigError(where, f"{idx}: truncated ({have} of {need} bytes): re-run `infir tokenize`")
+    lengths = np.memmap(idx, dtype=np.int32, mode="r", offset=34, shape=(n_seq,)) if n_seq else np.zeros(0, np.int32)
+    tokens = int(lengths.sum(dtype=np.int64))
+    del lengths  # closes the map before the caller goes on
+    size = tokens * _DTYPE_BYTES[code]
     if bin_.stat().st_size != size:
         raise ConfigError(where, f"{bin_}: {bin_.stat().st_size} bytes where its index says {size}: truncated?")
+    return tokens
 
 
 def idx_token_count(prefix: str, where: str = "prefix") -> int:
-    """Tokens in a Megatron prefix, summed from its .idx read here (checked whole first). megatron-core's
+    """Tokens in a Megatron prefix, from its .idx (checked whole). megatron-core's
     `IndexedDataset(prefix).sequence_lengths.sum()` on a temporary reads an mmap already closed: a segfault."""
-    check_prefix(prefix, where)
-    raw = Path(prefix + ".idx").read_bytes()
-    (n_seq,) = np.frombuffer(raw, dtype=np.uint64, count=1, offset=18)
-    return int(np.frombuffer(raw, dtype=np.int32, count=int(n_seq), offset=34).sum(dtype=np.int64))
+    return check_prefix(prefix, where)

@@ -73,11 +73,16 @@ def isolation() -> str:
     return "namespaces" if probe.returncode == 0 else "rlimits"
 
 
+@functools.cache
+def _setpriv() -> str | None:
+    """setpriv's path when the evaluator runs as root and can drop privileges, else None (looked up once:
+    every program's command line asks)."""
+    return shutil.which("setpriv") if os.geteuid() == 0 else None
+
+
 def _drop_privileges(uid: int = NOBODY) -> list[str]:
-    setpriv = shutil.which("setpriv")
-    if os.geteuid() == 0 and setpriv:
-        return [setpriv, f"--reuid={uid}", f"--regid={uid}", "--clear-groups"]
-    return []
+    setpriv = _setpriv()
+    return [setpriv, f"--reuid={uid}", f"--regid={uid}", "--clear-groups"] if setpriv else []
 
 
 @functools.cache
