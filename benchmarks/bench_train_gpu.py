@@ -91,11 +91,14 @@ def run(precision: str, steps: int, mbs: int, seq: int) -> dict:
     model = LlamaForCausalLM(config).cuda().to(torch.bfloat16)
     if precision == "fp8":
         import transformer_engine.pytorch as te  # container only
-        from transformer_engine.common.recipe import DelayedScaling
+
+        # the recipe's FP8 is Bridge's bf16_with_fp8_current_scaling_mixed (recipes/bridge.py PRECISION):
+        # per-tensor current scaling, so measure that, not TE's default delayed scaling
+        from transformer_engine.common.recipe import Float8CurrentScaling
 
         if to_te_linears(model) != 7 * m.num_layers:  # q, k, v, o, gate, up, down per block
             raise RuntimeError("expected 7 linear layers per decoder block to run in FP8")
-        ctx = lambda: te.fp8_autocast(enabled=True, fp8_recipe=DelayedScaling())  # noqa: E731
+        ctx = lambda: te.fp8_autocast(enabled=True, fp8_recipe=Float8CurrentScaling())  # noqa: E731
     else:
         import contextlib
 

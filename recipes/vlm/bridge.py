@@ -1,16 +1,19 @@
 """Megatron-Bridge adapter for the VLM stages (GPU engine, inside the NVIDIA container).
 
-`bridge_plan(cfg)` is the whole mapping as plain data (dotted ConfigContainer attribute -> value), so it is
-tested on CPU; `train(cfg)` imports Megatron-Bridge lazily, builds the VLM SFT ConfigContainer the way its
-Qwen2.5-VL recipes do (`_sft_common_vlm()` + a provider from `AutoBridge`), applies the plan and runs
-`finetune`. Megatron-Bridge has no SigLIP + Llama provider of its own: `llm.init_path` must be a HF
-LLaVA-style checkpoint (SigLIP-So400m + MLP projector + InfiR-1B-Base) that AutoBridge can read.
+The model is our LLaVA checkpoint (`infir vlm assemble`: SigLIP-So400m + MLP projector + InfiR-1B-Base),
+converted by the bridge in `bridge_model.py` (Bridge has none for LLaVA); this module builds the stage's
+ConfigContainer around it and runs `finetune` with Bridge's VLM step. Like the LLM adapter
+(recipes/bridge.py) it builds OptimizerConfig/SchedulerConfig directly rather than through Bridge's
+`_sft_common_vlm()`: that helper's optimizer sets weight decay 0.033 behind the recipe's back, and its
+module pulls in Bridge's diffusion recipes. `bridge_plan(cfg)` is the stage's settings as plain data
+(dotted ConfigContainer attribute -> value), tested on CPU; the Bridge build check (tests/bridge) builds
+the real container from it and checks every key lands.
 
 Data: the stage's `data.train` rows ({image, text} captions or {image, messages} chats, the CPU engine's
 format) are staged as Bridge's preloaded-conversation JSONL (HF processor schema: the image as the first
-part of the first user turn, absolute path) and read by `PreloadedVLMConversationProvider`.
-`vision.path` and `projector.hidden` describe how that checkpoint was assembled; a Bridge run takes the
-vision tower and projector from the checkpoint itself.
+part of the first user turn, absolute path) and read by `PreloadedVLMConversationProvider` with the
+checkpoint's own processor. `vision.*`, `projector.*` and `llm.{hidden,...}` describe the CPU twin; a
+Bridge run takes every dimension from the checkpoint.
 """
 
 from __future__ import annotations
@@ -82,7 +85,8 @@ def bridge_plan(cfg: VLMTrainConfig) -> dict[str, Any]:
         "model.freeze_vision_projection": cfg.freeze.projector,
         "model.seq_length": cfg.data.seq_length,
         "dataset.seq_length": cfg.data.seq_length,
-        "dataset.hf_processor_path": cfg.llm.init_path,
+        # the checkpoint's own processor: SigLIP's image transform, the tokenizer with <image>, the template
+        "dataset.hf_processor_path": _abs(cfg.llm.init_path),
         "dataset.train_data_path": str(bridge_data_path(cfg)),
         "train.train_iters": cfg.steps,
         "train.global_batch_size": cfg.global_batch,
@@ -90,6 +94,9 @@ def bridge_plan(cfg: VLMTrainConfig) -> dict[str, Any]:
         "optimizer.lr": cfg.optim.lr,
         "optimizer.min_lr": cfg.optim.min_lr,
         "optimizer.weight_decay": cfg.optim.weight_decay,
+        # megatron-core writes the scheduler's weight decay into every param group: keep them equal
+        "scheduler.start_weight_decay": cfg.optim.weight_decay,
+        "scheduler.end_weight_decay": cfg.optim.weight_decay,
         "optimizer.adam_beta1": cfg.optim.beta1,
         "optimizer.adam_beta2": cfg.optim.beta2,
         "optimizer.clip_grad": cfg.optim.grad_clip,
@@ -97,8 +104,11 @@ def bridge_plan(cfg: VLMTrainConfig) -> dict[str, Any]:
         "scheduler.lr_decay_iters": cfg.steps,
         # absolute: the container's workdir is throwaway, and the next stage must find these again
         "checkpoint.save": _abs(cfg.checkpoint.save),
-        # the next stage starts from the previous one's weights, not its optimizer state
+        # an interrupted stage resumes from its own latest checkpoint (Bridge starts fresh when none) ...
+        "checkpoint.load": _abs(cfg.checkpoint.save),
+        # ... and a new one starts from the previous stage's weights, not its optimizer state
         "checkpoint.pretrained_checkpoint": _abs(cfg.checkpoint.load),
+        "logger.tensorboard_dir": _abs(Path(cfg.checkpoint.save or f"runs/vlm/{cfg.name}") / "tb"),
         "rng.seed": cfg.seed,
     }
 
@@ -110,29 +120,71 @@ def _set(obj: Any, dotted: str, value: Any) -> None:
     setattr(obj, leaf, value)
 
 
-def build_container(cfg: VLMTrainConfig) -> Any:
-    """The Megatron-Bridge ConfigContainer for this stage (needs Megatron-Bridge importable)."""
-    if not cfg.llm.init_path:
-        raise ConfigError("llm.init_path", "the Megatron engine needs a local HF VLM checkpoint")
+def require_bridge() -> None:
     try:
-        from megatron.bridge import AutoBridge
-        from megatron.bridge.recipes.common import _sft_common_vlm
+        import megatron.bridge  # noqa: F401
     except ImportError as exc:
         raise ConfigError(
             "engine",
-            f"Megatron-Bridge is not importable here ({exc}); run engine=megatron "
-            "inside the NVIDIA container (containers/) or use the *_tiny recipes on CPU",
+            f"Megatron-Bridge is not importable here ({exc.msg}): run engine=megatron inside the NVIDIA "
+            "container (`infir launch`), or use the *_tiny recipes on CPU",
         ) from None
+
+
+def build_container(cfg: VLMTrainConfig) -> Any:
+    """The Megatron-Bridge ConfigContainer for this stage (needs Megatron-Bridge importable)."""
+    require_bridge()
+    if not cfg.llm.init_path or not (Path(cfg.llm.init_path) / "config.json").is_file():
+        raise ConfigError(
+            "llm.init_path",
+            f"{cfg.llm.init_path!r} is not a HF LLaVA checkpoint folder: build one with `infir vlm assemble`",
+        )
+    if cfg.checkpoint.load and not Path(cfg.checkpoint.load).is_dir():
+        raise ConfigError(
+            "checkpoint.load", f"{cfg.checkpoint.load} does not exist: run the previous stage first"
+        )
+    from megatron.bridge import AutoBridge
     from megatron.bridge.data.vlm_datasets.preloaded_provider import PreloadedVLMConversationProvider
+    from megatron.bridge.training import config as bc
+
+    import infir.recipes.vlm.bridge_model  # noqa: F401  (registers the LLaVA bridge with AutoBridge)
 
     stage_bridge_data(cfg)
-    container = _sft_common_vlm()
-    container.model = AutoBridge.from_hf_pretrained(cfg.llm.init_path).to_megatron_provider(load_weights=True)
-    # our stage data, not the recipe's default HF dataset; the plan below fills its fields
-    container.dataset = PreloadedVLMConversationProvider(seq_length=cfg.data.seq_length)
+    provider = AutoBridge.from_hf_pretrained(cfg.llm.init_path).to_megatron_provider(load_weights=True)
+    container = bc.ConfigContainer(
+        model=provider,
+        train=bc.TrainingConfig(train_iters=cfg.steps, global_batch_size=cfg.global_batch,
+                                micro_batch_size=cfg.micro_batch),
+        validation=bc.ValidationConfig(eval_iters=0, eval_interval=None),
+        optimizer=bc.OptimizerConfig(optimizer="adam", bf16=True, fp16=False, use_distributed_optimizer=True),
+        scheduler=bc.SchedulerConfig(lr_warmup_init=0.0, lr_decay_style="cosine", weight_decay_incr_style="constant",
+                                     override_opt_param_scheduler=True),
+        # no grad/param overlap: parts of the model are frozen, as in Bridge's VLM recipes
+        ddp=bc.DistributedDataParallelConfig(use_distributed_optimizer=True, overlap_grad_reduce=False,
+                                             overlap_param_gather=False, grad_reduce_in_fp32=True,
+                                             average_in_collective=True, check_for_nan_in_grad=True),
+        dataset=PreloadedVLMConversationProvider(seq_length=cfg.data.seq_length, dataloader_type="single",
+                                                 num_workers=2, pack_sequences_in_batch=False),
+        logger=bc.LoggerConfig(log_interval=10),
+        # a VLM reads text through its processor (dataset.hf_processor_path), so Megatron's tokenizer is null
+        tokenizer=bc.TokenizerConfig(tokenizer_type="NullTokenizer", vocab_size=provider.vocab_size),
+        checkpoint=bc.CheckpointConfig(save_interval=500, ckpt_format="torch_dist", fully_parallel_save=True),
+        rng=bc.RNGConfig(seed=cfg.seed),
+        mixed_precision="bf16_mixed",
+    )  # fmt: skip
     for key, value in bridge_plan(cfg).items():
-        if value is not None:
-            _set(container, key, value)
+        _set(container, key, value)
+    return container
+
+
+def validated_container(cfg: VLMTrainConfig) -> Any:
+    """build_container + what finetune() does first (mixed precision, DP, validate) at the stage's DP."""
+    require_bridge()
+    from megatron.bridge.training.config import runtime_config_update
+
+    os.environ.setdefault("WORLD_SIZE", str(cfg.dp))
+    container = build_container(cfg)
+    runtime_config_update(container)
     return container
 
 

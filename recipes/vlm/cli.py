@@ -88,6 +88,26 @@ def gui_convert(
     typer.echo(f"{stats['annotations']} annotations -> {stats['rows']} rows in {cfg.output}")
 
 
+@app.command()
+def assemble(
+    vision: Path = typer.Option(
+        ..., help="local SigLIP checkpoint folder (full or vision-only), e.g. siglip-so400m-patch14-384"
+    ),
+    llm: Path = typer.Option(
+        ..., help="local Llama checkpoint folder with its tokenizer, e.g. InfiR-1B-Base"
+    ),
+    output: Path = typer.Option(
+        ..., help="folder for the LLaVA checkpoint + processor the GPU stages start from"
+    ),
+    seed: int = typer.Option(1234, help="seed of the projector's initialisation"),
+) -> None:
+    """Build the InfiR-VL starting checkpoint: SigLIP + a fresh MLP projector + the LLM (HF LLaVA format)."""
+    from infir.recipes.vlm.assemble import assemble as build
+
+    out = build(vision, llm, output, seed=seed)
+    typer.echo(f"wrote {out} (LlavaForConditionalGeneration + processor): set llm.init_path={out}")
+
+
 def tiny_configs(output: str) -> list:
     from infir.recipes.vlm.recipes import tiny, vlm_stage1_projector, vlm_stage2_vit, vlm_stage3_full
 

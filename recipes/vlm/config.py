@@ -33,7 +33,9 @@ class ProjectorConfig:
 
 @dataclass
 class LLMConfig:
-    init_path: str | None = None  # local HF checkpoint (InfiR-1B-Base); None = random init with these dims
+    init_path: str | None = (
+        None  # GPU engine: the LLaVA checkpoint `infir vlm assemble` builds; None = random
+    )
     hidden: int = field(default=2048, metadata={"gt": 0})
     layers: int = field(default=16, metadata={"gt": 0})
     heads: int = field(default=32, metadata={"gt": 0})

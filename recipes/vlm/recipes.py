@@ -44,8 +44,10 @@ def _stage(stage: int, lr: float, global_batch: int, steps: int) -> VLMTrainConf
         engine="megatron",
         vision=VisionConfig(path="models/siglip-so400m-patch14-384"),
         projector=ProjectorConfig(hidden=2048),
-        # InfiR-1B-Base keeps the Llama-3.2-1B architecture and tokenizer (model card)
-        llm=LLMConfig(init_path="models/InfiR-1B-Base"),
+        # the LLaVA checkpoint `infir vlm assemble --vision models/siglip-so400m-patch14-384
+        # --llm models/InfiR-1B-Base --output models/InfiR-VL-init` builds (InfiR-1B-Base keeps the
+        # Llama-3.2-1B architecture and tokenizer, per its model card); every stage reads its processor
+        llm=LLMConfig(init_path="models/InfiR-VL-init"),
         freeze=dataclasses.replace(FREEZE[stage]),
         data=DataConfig(train=f"data/vlm/{STAGE_DATA[stage]}", seq_length=4096),
         optim=OptimConfig(lr=lr, min_lr=lr / 10, warmup_ratio=0.03),

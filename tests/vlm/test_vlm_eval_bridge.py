@@ -86,7 +86,8 @@ def test_bridge_plan_freeze_flags(name, flags):
     # the batch splits evenly over the 64 GPUs of the paper's setup (stage 1: 256 = 4 x 64)
     assert cfg.dp == 64 and cfg.global_batch % (cfg.micro_batch * cfg.dp) == 0
     assert all(
-        key.split(".")[0] in {"model", "dataset", "train", "optimizer", "scheduler", "checkpoint", "rng"}
+        key.split(".")[0]
+        in {"model", "dataset", "train", "optimizer", "scheduler", "checkpoint", "logger", "rng"}
         for key in plan
     )
 
