@@ -32,6 +32,10 @@ class ClusterConfig:
     mem: str | None = None  # SLURM syntax: "0" (all of the node), "64G", ...
     time: str = "01:00:00"
     container_image: str | None = None  # pyxis: registry#image:tag@sha256:..., or a .sqsh path
+    #: stage-name glob -> image for those stages (first match wins; others run container_image). Curation
+    #: and tokenization run in the CPU image (containers/Dockerfile.curation: nemo-curator is not in
+    #: NVIDIA's NeMo framework image), training and eval in the NeMo one.
+    stage_images: dict[str, str] = field(default_factory=dict)
     container_mounts: list[str] = field(default_factory=list)  # "src:dst[:flags]"
     container_workdir: str | None = None
     env: dict[str, str] = field(default_factory=dict)
@@ -52,9 +56,20 @@ class ClusterConfig:
         for i, mount in enumerate(self.container_mounts):
             if ":" not in mount:
                 fail(f"container_mounts[{i}]", f"expected src:dst[:flags], got {mount!r}")
+        for glob in self.stage_images:
+            if not glob or not set(glob) <= set("abcdefghijklmnopqrstuvwxyz0123456789_-*?[]"):
+                fail(f"stage_images.{glob}", "keys are stage-name globs like curate_* or tok_*")
         for i, flag in enumerate(self.extra_sbatch):
             if not flag.startswith("--"):
                 fail(f"extra_sbatch[{i}]", f"expected an sbatch long flag like --qos=high, got {flag!r}")
+
+
+def image_for(cluster: ClusterConfig, stage_name: str) -> str | None:
+    """The container a stage runs in: the first `stage_images` glob matching its name, else the default."""
+    from fnmatch import fnmatchcase
+
+    return next((img for glob, img in cluster.stage_images.items() if fnmatchcase(stage_name, glob)),
+                cluster.container_image)  # fmt: skip
 
 
 def load_cluster(path: str | Path, overrides: Iterable[str] = ()) -> ClusterConfig:

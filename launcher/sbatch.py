@@ -17,7 +17,7 @@ import shlex
 from pathlib import Path
 
 from infir.launcher.chain import Stage
-from infir.launcher.cluster import ClusterConfig
+from infir.launcher.cluster import ClusterConfig, image_for
 
 
 def _q(value: str | Path) -> str:
@@ -36,11 +36,13 @@ def stage_shape(stage: Stage, cluster: ClusterConfig) -> dict[str, object]:
     }
 
 
-def pyxis_flags(cluster: ClusterConfig) -> list[str]:
-    """srun flags that run the step inside the container (pyxis); empty without an image."""
-    if not cluster.container_image:
+def pyxis_flags(cluster: ClusterConfig, image: str | None = None) -> list[str]:
+    """srun flags that run the step inside the container (pyxis); empty without an image. `image` is the
+    stage's own (`image_for`); None takes the profile's default."""
+    image = image or cluster.container_image
+    if not image:
         return []
-    flags = [f"--container-image={cluster.container_image}"]
+    flags = [f"--container-image={image}"]
     if cluster.container_mounts:
         flags.append(f"--container-mounts={','.join(cluster.container_mounts)}")
     if cluster.container_workdir:
@@ -50,7 +52,7 @@ def pyxis_flags(cluster: ClusterConfig) -> list[str]:
 
 def _command(stage: Stage, cluster: ClusterConfig, shape: dict[str, object]) -> list[str]:
     gpus = int(shape["gpus_per_node"])  # type: ignore[arg-type]
-    srun = ["srun", "--kill-on-bad-exit=1", *pyxis_flags(cluster)]
+    srun = ["srun", "--kill-on-bad-exit=1", *pyxis_flags(cluster, image_for(cluster, stage.name))]
     if cluster.launcher == "torchrun" and gpus > 0:
         # one torchrun per node; it spawns one worker per GPU and meets the others at the head node
         return [
@@ -120,15 +122,16 @@ def render(stage: Stage, cluster: ClusterConfig, run_dir: str | Path) -> str:
             "}",
             f"trap requeue {sig_name}",
         ]
-    if gpus > 0 and cluster.container_image:
+    image = image_for(cluster, stage.name)
+    if gpus > 0 and image:
         # Preflight: a GPU job first checks that the image is the validated one (every import, TE included,
         # at the versions of containers/bridge-pins.txt), so a wrong image fails in seconds with one line
-        check = " ".join([_q(a) for a in ["srun", "--nodes=1", "--ntasks=1", *pyxis_flags(cluster)]])
+        check = " ".join([_q(a) for a in ["srun", "--nodes=1", "--ntasks=1", *pyxis_flags(cluster, image)]])
         log = f"{stage_dir}/preflight_$SLURM_JOB_ID.log"
         lines += [
             "# Preflight: the container must hold the validated versions (containers/bridge-pins.txt)",
             f'if ! {check} python containers/check_imports.py > "{log}" 2>&1; then',
-            f'  echo "preflight failed: {cluster.container_image} is not the validated container; see {log}" >&2',
+            f'  echo "preflight failed: {image} is not the validated container; see {log}" >&2',
             "  exit 1",
             "fi",
         ]

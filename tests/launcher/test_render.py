@@ -177,3 +177,22 @@ def test_gpu_job_stops_in_one_line_when_the_preflight_fails(tmp_path):
     ]
     assert calls.read_text().count("\n") == 1  # the training srun never ran
     assert "megatron.bridge FAILED" in (tmp_path / "pretrain_900b/preflight_42.log").read_text()
+
+
+def test_curation_stages_run_in_the_curation_image(tmp_path):
+    """stage_images: curate/tok/mix/decontam jobs get the curation image (nemo-curator), training the NeMo
+    one; a stage no glob matches takes the default; a bad glob is refused naming the key."""
+    from infir.config import ConfigError
+    from infir.launcher.cluster import image_for
+
+    cluster = load_cluster(H100)
+    chain = load_pipeline(ROOT / "conf/pipelines/infir.yaml", tmp_path)
+    curation = cluster.stage_images["curate_*"]
+    assert curation != cluster.container_image
+    for name in ("decontam", "curate_web", "tok_dclm", "mix_pretrain"):
+        assert f"--container-image={curation}" in render(chain.get(name), cluster, tmp_path), name
+    train = render(chain.get("pretrain_900b"), cluster, tmp_path)
+    assert f"--container-image={cluster.container_image}" in train and curation not in train
+    assert image_for(cluster, "eval_sft") == cluster.container_image
+    with pytest.raises(ConfigError, match="stage_images"):
+        load_cluster(H100, ["stage_images={'curate web': x}"])
