@@ -3,7 +3,8 @@
 lm-eval's own task YAMLs download from the hub; here each task is a config dict with `dataset_path: json`
 and `dataset_kwargs.data_files` pointing at local JSONL (a `test` split and a `train` split for the few-shot
 examples), prompts and metrics as in lm-eval's standard tasks. Few-shot counts follow RECIPE.md section 6:
-MATH 4-shot, MMLU 5-shot, MBPP 3-shot; GSM8K uses the common 8-shot (the recipe names no count).
+MATH 4-shot, MMLU 5-shot, MBPP 3-shot; GSM8K is lm-eval's 8-shot chain-of-thought task (`gsm8k_cot`), read
+from lm-eval's own YAML (`LM_EVAL_YAML`), as MMLU's template is (mmlu.py).
 MBPP needs execution, so its generations (lm-eval `predict_only`) are run in our sandbox (codeexec.py).
 """
 
@@ -17,32 +18,25 @@ from infir.evaluation import math_answer, mmlu
 
 DEFAULT_FEWSHOT = {"gsm8k": 8, "math": 4, "mmlu": 5, "mbpp": 3}
 
-_GSM8K_FILTERS = [
-    {"name": "strict-match", "filter": [{"function": "regex", "regex_pattern": "#### (\\-?[0-9\\.\\,]+)"},
-                                        {"function": "take_first"}]},
-    {"name": "flexible-extract", "filter": [{"function": "regex", "group_select": -1,
-                                             "regex_pattern": "(-?[$0-9.,]{2,})|(-?[0-9]+)"},
-                                            {"function": "take_first"}]},
-]  # fmt: skip
+#: lm-eval task YAML (in its wheel) -> the keys of it we run: the prompt, shots, generation and scoring are
+#: lm-eval's own, only the dataset is swapped for local files. GSM8K is lm-eval's 8-shot chain-of-thought
+#: task (its 8 fixed exemplars, "The answer is N" extraction), as the paper's GSM8K column is reported.
+LM_EVAL_YAML = {"gsm8k": "gsm8k/gsm8k-cot.yaml"}
+_PROTOCOL_KEYS = ("output_type", "doc_to_text", "doc_to_target", "target_delimiter", "generation_kwargs",
+                  "metric_list", "filter_list", "fewshot_config", "fewshot_delimiter")  # fmt: skip
+
+
+def lm_eval_template(benchmark: str) -> dict[str, Any]:
+    """The protocol keys of lm-eval's own task YAML for `benchmark` (plain YAML: no code is imported)."""
+    import lm_eval
+    import yaml
+
+    path = Path(lm_eval.__file__).parent / "tasks" / LM_EVAL_YAML[benchmark]
+    cfg = yaml.safe_load(path.read_text())
+    return {k: cfg[k] for k in _PROTOCOL_KEYS if k in cfg}
+
 
 TEMPLATES: dict[str, dict[str, Any]] = {
-    "gsm8k": {
-        "output_type": "generate_until",
-        "doc_to_text": "Question: {{question}}\nAnswer:",
-        "doc_to_target": "{{answer}}",
-        "target_delimiter": " ",
-        "generation_kwargs": {"until": ["Question:", "</s>", "\n\n"], "do_sample": False},
-        "metric_list": [
-            {
-                "metric": "exact_match",
-                "aggregation": "mean",
-                "higher_is_better": True,
-                "ignore_case": True,
-                "regexes_to_ignore": [",", "\\$", "(?s).*#### ", "\\.$"],
-            }
-        ],
-        "filter_list": _GSM8K_FILTERS,
-    },
     "math": {
         # few-shot examples show whole solutions; the score is Minerva-style exact match of the last
         # \boxed{} answer against the reference's (math_answer.py), not of the whole solution text
@@ -84,12 +78,23 @@ def task_config(benchmark: str, test_file: str | Path, fewshot_file: str | Path 
     lets an item see itself, answer included, among its shots; that is refused unless `fewshot_from_test`,
     and then the test split is also the few-shot split, so lm-eval draws num_fewshot + 1 and drops the item.
     """
-    if benchmark not in TEMPLATES:
-        raise ValueError(f"benchmark must be one of {sorted(TEMPLATES)}, got {benchmark!r}")
+    if benchmark not in TEMPLATES and benchmark not in LM_EVAL_YAML:
+        raise ValueError(f"benchmark must be one of {sorted({*TEMPLATES, *LM_EVAL_YAML})}, got {benchmark!r}")
     for f in (test_file, fewshot_file):
         if f is not None and not Path(f).is_file():
             raise FileNotFoundError(f"{f}: local dataset file not found")
-    same = fewshot_file is None or Path(fewshot_file).resolve() == Path(test_file).resolve()
+    template = lm_eval_template(benchmark) if benchmark in LM_EVAL_YAML else dict(TEMPLATES[benchmark])
+    fewshot_config = dict(template.pop("fewshot_config", None) or {"sampler": "first_n"})
+    # lm-eval's fixed exemplars (GSM8K-CoT's 8) are the default shots; a fewshot file replaces them
+    fixed = isinstance(fewshot_config.get("samples"), list) and fewshot_file is None
+    if fixed and num_fewshot > len(fewshot_config["samples"]):
+        from infir.config import ConfigError
+
+        raise ConfigError("num_fewshot", f"lm-eval's {benchmark} has {len(fewshot_config['samples'])} "
+                                         f"exemplars, {num_fewshot} asked: give fewshot_data=<train JSONL>")  # fmt: skip
+    if not fixed:
+        fewshot_config.pop("samples", None)
+    same = not fixed and (fewshot_file is None or Path(fewshot_file).resolve() == Path(test_file).resolve())
     if num_fewshot > 0 and same and not fewshot_from_test:
         from infir.config import ConfigError
 
@@ -99,7 +104,7 @@ def task_config(benchmark: str, test_file: str | Path, fewshot_file: str | Path 
             "itself and its answer): give fewshot_data=<a dev/train JSONL>, or fewshot_from_test=true to draw "
             "them from the test file without the item itself",
         )
-    if same:
+    if same or fixed:
         files, fewshot_split = {"test": str(test_file)}, "test"
     else:
         files, fewshot_split = {"test": str(test_file), "train": str(fewshot_file)}, "train"
@@ -108,10 +113,10 @@ def task_config(benchmark: str, test_file: str | Path, fewshot_file: str | Path 
         "dataset_path": "json",
         "dataset_kwargs": {"data_files": files},
         "test_split": "test",
-        "fewshot_split": fewshot_split,
+        "fewshot_split": None if fixed else fewshot_split,
         "num_fewshot": num_fewshot,
-        "fewshot_config": {"sampler": "first_n"},
-        **TEMPLATES[benchmark],
+        "fewshot_config": fewshot_config,
+        **template,
     }
     if "generation_kwargs" in cfg:
         cfg["generation_kwargs"] = {**cfg["generation_kwargs"], "max_gen_toks": max_gen_toks}

@@ -131,7 +131,9 @@ def test_instruct_protocol_is_zero_shot_through_the_chat_template(tiny_model, tm
         prompt = sample["prompt"]
         assert prompt.startswith("<s><|start_header_id|>user<|end_header_id|>\n\n"), prompt
         assert prompt.endswith("<|start_header_id|>assistant<|end_header_id|>\n\n")
-        assert prompt.count("Question:") == 1 and rows[sample["doc_id"]]["question"].strip() in prompt
+        # zero-shot: the item's own "Q: ... A:" (lm-eval's gsm8k_cot format) and no exemplar
+        assert prompt.count("Q: ") == 1 and "The answer is" not in prompt
+        assert rows[sample["doc_id"]]["question"].strip() in prompt
     with pytest.raises(ConfigError, match="no chat template"):
         harness.run_harness(tiny_model, "gsm8k", path, None, 0, limit=1, device="cpu", chat_template=True)
 
@@ -164,3 +166,65 @@ def test_mmlu_runs_per_subject_with_lm_evals_subject_line_and_same_subject_shots
                 assert (r["question"].strip() in sample["prompt"]) == (s == subject)
     with pytest.raises(ConfigError, match="needs the dev split"):
         harness.run_harness(tiny_model, "mmlu", test, None, num_fewshot=2, device="cpu")
+
+
+def _lm_eval_own_task(name: str, files: dict[str, str], **extra):
+    """lm-eval's registered task `name`, built by its own TaskManager from its own YAML, with only the
+    dataset swapped for local files: the reference our configs must reproduce."""
+    from lm_eval.tasks import TaskManager
+
+    tm = TaskManager()
+    cfg = tm._factory._load_full_config(tm._entry(name), None)  # lm-eval's loader: includes, defaults
+    cfg.update(task=f"ref_{name}", dataset_path="json", dataset_name=None, dataset_kwargs={"data_files": files},
+               **extra)  # fmt: skip
+    for key in ("tag", "group"):
+        cfg.pop(key, None)
+    return cfg
+
+
+@pytest.mark.slow
+def test_gsm8k_and_mmlu_numbers_equal_lm_evals_own_tasks(tiny_model, tmp_path):
+    """On the shipped items and the same tiny checkpoint, `infir eval`'s GSM8K (8-shot CoT) and MMLU
+    (5-shot, per subject) give lm-eval's numbers: same prompts, same outputs, same metrics."""
+    from lm_eval import evaluator
+    from lm_eval.models.huggingface import HFLM
+
+    paths = shipped.export(tmp_path, ["gsm8k", "mmlu"])
+    gsm = paths["gsm8k"]
+    ours = harness.run_harness(tiny_model, "gsm8k", gsm, limit=3, batch_size=3, max_gen_toks=16, device="cpu")
+    lm = HFLM(pretrained=str(tiny_model), device="cpu", batch_size=3)
+    ref = evaluator.simple_evaluate(
+        model=lm, tasks=[_lm_eval_own_task("gsm8k_cot", {"test": str(gsm)},
+                                           generation_kwargs={**harness.lm_eval_template("gsm8k")["generation_kwargs"],
+                                                              "max_gen_toks": 16})],
+        limit=3, log_samples=True, bootstrap_iters=0,
+    )  # fmt: skip
+    want = ref["results"]["ref_gsm8k_cot"]
+    assert ours["num_fewshot"] == 8 and ours["items"] == 3
+    assert ours["exact_match_strict-match"] == want["exact_match,strict-match"]
+    assert ours["exact_match_flexible-extract"] == want["exact_match,flexible-extract"]
+    theirs = {s["doc_id"]: s for s in ref["samples"]["ref_gsm8k_cot"]}
+    for sample in ours["samples"]:
+        ref_sample = theirs[sample["doc_id"]]
+        assert (
+            sample["prompt"] == harness._prompt(ref_sample) and sample["prompt"].count("The answer is") == 8
+        )
+        assert sample["output"] == ref_sample["filtered_resps"][0]
+
+    # MMLU: two subjects, test on the last items of each, shots from the first (its dev split)
+    rows = [json.loads(x) for x in paths["mmlu"].read_text().splitlines()]
+    subjects = sorted({r["subject"] for r in rows})[:2]
+    test, dev = tmp_path / "mmlu_test.jsonl", tmp_path / "mmlu_dev.jsonl"
+    picked = {s: [r for r in rows if r["subject"] == s] for s in subjects}
+    test.write_text("".join(json.dumps(r) + "\n" for s in subjects for r in picked[s][2:]))
+    dev.write_text("".join(json.dumps(r) + "\n" for s in subjects for r in picked[s][:2]))
+    ours = harness.run_harness(tiny_model, "mmlu", test, dev, num_fewshot=2, batch_size=4, device="cpu")
+    for subject in subjects:
+        files = {"test": str(tmp_path / f"{subject}_t.jsonl"), "dev": str(tmp_path / f"{subject}_d.jsonl")}
+        Path(files["test"]).write_text("".join(json.dumps(r) + "\n" for r in picked[subject][2:]))
+        Path(files["dev"]).write_text("".join(json.dumps(r) + "\n" for r in picked[subject][:2]))
+        ref = evaluator.simple_evaluate(model=lm, tasks=[_lm_eval_own_task(f"mmlu_{subject}", files, num_fewshot=2)],
+                                        log_samples=True, bootstrap_iters=0)  # fmt: skip
+        assert ours["acc_per_subject"][subject] == ref["results"][f"ref_mmlu_{subject}"]["acc,none"], subject
+        ref_prompts = sorted(harness._prompt(s) for s in ref["samples"][f"ref_mmlu_{subject}"])
+        assert sorted(s["prompt"] for s in ours["samples"] if s["subject"] == subject) == ref_prompts
