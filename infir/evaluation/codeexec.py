@@ -48,7 +48,10 @@ def read_problems(path: str | Path | None = None) -> dict[str, dict]:
 
 
 def humaneval_program(problem: dict, completion: str) -> str:
-    return f"{problem['prompt']}{completion}\n\n{problem['test']}\n\ncheck({problem['entry_point']})\n"
+    """Prompt + completion + the problem's tests. HumanEval's tests define `check(candidate)`, called here;
+    MBPP(+)'s are top-level asserts on the entry point itself, run as they are."""
+    call = f"\n\ncheck({problem['entry_point']})\n" if "def check(" in problem["test"] else "\n"
+    return f"{problem['prompt']}{completion}\n\n{problem['test']}{call}"
 
 
 def pass_at_k(n: int, c: int, k: int) -> float:
