@@ -252,7 +252,10 @@ def run_pipeline(
                     s.name: (lambda p=layout.kept(phase.index - 1, s.name): read_jsonl(p)) for s in shards
                 }
                 step.fit(opens, layout.state / "global" / label)
-            if cfg.executor == "local" and cfg.workers > 1 and len(todo) > 1:
+            if cfg.executor == "ray":  # workers own the shards; the driver sees counters only
+                runner.run_shards(layout, phase, todo, quiet)
+                continue
+            if cfg.workers > 1 and len(todo) > 1:
                 from infir.curation.executors import pool
 
                 pool.run_phase(layout, phase, cfg, todo, cfg.workers, quiet)

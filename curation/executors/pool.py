@@ -22,20 +22,13 @@ from typing import Any
 _PHASE: dict[str, Any] = {}  # the phase a forked worker runs (set in the driver just before the fork)
 
 
-def _work(shard_index: int) -> tuple[str, int, int]:
+def process_shard(layout, phase, cfg, shard) -> tuple[str, int, int]:
+    """One shard of one phase, end to end: read it, run the steps, write its kept and rejects files and
+    then its done-marker. Returns only (name, documents in, documents kept). Every executor that spreads
+    shards over workers (this pool, the Ray stage in nemo.py) calls this, so outputs are the same bytes."""
     from infir.curation.executors.local import apply_steps, merge_rejects, split_records
     from infir.curation.pipeline import ShardResult, _finish_shard, _records
 
-    layout, phase, cfg, shard = (
-        _PHASE["layout"],
-        _PHASE["phase"],
-        _PHASE["cfg"],
-        _PHASE["shards"][shard_index],
-    )
-    if not _PHASE.get("ready"):
-        for _, step in phase.steps:
-            step.setup()
-        _PHASE["ready"] = True
     first = phase.index == 0
     docs, bad, read_stats = split_records(_records(layout, phase.index, shard, cfg), first)
     kept, rejects, stats = apply_steps(phase.steps, docs, cfg.batch_size)
@@ -45,6 +38,22 @@ def _work(shard_index: int) -> tuple[str, int, int]:
         layout, phase, ShardResult(shard.name, [d for _, d in kept], merge_rejects(bad, rejects), stats)
     )
     return shard.name, len(docs) + len(bad), len(kept)
+
+
+def _work(shard_index: int) -> tuple[str, int, int]:
+    phase = _PHASE["phase"]
+    if not _PHASE.get("ready"):
+        for _, step in phase.steps:
+            step.setup()
+        _PHASE["ready"] = True
+    return process_shard(_PHASE["layout"], phase, _PHASE["cfg"], _PHASE["shards"][shard_index])
+
+
+def progress_line(labels: str, i: int, total: int, name: str, n_in: int, n_kept: int, done_docs: int,
+                  elapsed: float, workers: int | str) -> str:  # fmt: skip
+    eta = elapsed / i * (total - i)
+    return (f"[{labels}] shard {i}/{total} {name}: {n_in} in, {n_kept} kept | "
+            f"{done_docs / max(elapsed, 1e-9):,.0f} docs/s on {workers} workers | ETA {eta:.0f}s")  # fmt: skip
 
 
 def _die_with_driver() -> None:
@@ -70,9 +79,7 @@ def run_phase(layout, phase, cfg, shards: Sequence, workers: int, quiet: bool = 
         for i, (name, n_in, n_kept) in enumerate(pool.imap_unordered(_work, range(len(shards))), 1):
             done_docs += n_in
             if not quiet:
-                elapsed = time.perf_counter() - t0
-                eta = elapsed / i * (len(shards) - i)
-                print(f"[{labels}] shard {i}/{len(shards)} {name}: {n_in} in, {n_kept} kept | "
-                      f"{done_docs / max(elapsed, 1e-9):,.0f} docs/s on {workers} workers | ETA {eta:.0f}s",
-                      file=sys.stderr, flush=True)  # fmt: skip
+                line = progress_line(labels, i, len(shards), name, n_in, n_kept, done_docs,
+                                     time.perf_counter() - t0, workers)  # fmt: skip
+                print(line, file=sys.stderr, flush=True)
     _PHASE.clear()

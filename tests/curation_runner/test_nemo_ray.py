@@ -50,3 +50,27 @@ def test_ray_executor_matches_local(tmp_path, capsys):
             f"\nlocal {401 / t_local:,.0f} docs/s ({t_local:.1f}s); nemo-curator/ray {401 / t_ray:,.0f} docs/s "
             f"({t_ray:.1f}s, ray start {nemo.RAY_STARTUP_S:.1f}s)"
         )
+
+
+@pytest.mark.slow
+def test_ray_workers_own_the_shards_the_driver_reads_none(tmp_path, monkeypatch):
+    """On Ray, each task reads, filters and writes its own shard: with the driver's shard reader and
+    record splitter made to fail, the run still completes (only the workers ever read a document) and
+    its files equal the local executor's."""
+    pytest.importorskip("nemo_curator")
+    import infir.curation.executors.local as local_exec
+    import infir.curation.pipeline as pipeline
+
+    corpus = write_corpus(tmp_path / "in", n_shards=3, docs_per_shard=60, malformed_every=25)
+    cfg = PipelineConfig(name="own", steps=[{"type": "gopher_repetition"}, {"type": "gopher_quality"}],
+                         batch_size=50, num_cpus=2)  # fmt: skip
+    local = run_pipeline(cfg, corpus, tmp_path / "local", executor="local", quiet=True)
+
+    def driver_must_not_read(*_a, **_k):
+        raise AssertionError("the driver read documents")
+
+    monkeypatch.setattr(pipeline, "_records", driver_must_not_read)
+    monkeypatch.setattr(local_exec, "split_records", driver_must_not_read)
+    ray = run_pipeline(cfg, corpus, tmp_path / "ray", executor="ray", quiet=True)
+    assert files(tmp_path / "ray") == files(tmp_path / "local")
+    assert ray.docs_in == local.docs_in and ray.docs_out == local.docs_out
