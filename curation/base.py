@@ -135,6 +135,10 @@ class Step:
 class GlobalStep(Step):
     """A step that must see every shard before deciding (exact/near dedup, corpus-wide top-K recall)."""
 
+    #: where fit()'s per-shard and per-partition tasks run (executors/fanout.py); the pipeline sets it
+    #: from `--workers` / `--executor ray`, the default is in-process
+    fanout: Any = None
+
     def is_global(self) -> bool:
         """Whether this configured instance needs `fit` (a step may need it in one mode only)."""
         return True

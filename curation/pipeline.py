@@ -251,6 +251,13 @@ def run_pipeline(
                 opens = {
                     s.name: (lambda p=layout.kept(phase.index - 1, s.name): read_jsonl(p)) for s in shards
                 }
+                from infir.curation.executors.fanout import FanOut
+
+                if cfg.executor == "ray":  # the fit's shard and partition tasks go to the Ray cluster too
+                    runner._ensure_ray()
+                    step.fanout = FanOut(ray=True)
+                else:
+                    step.fanout = FanOut(workers=cfg.workers)
                 step.fit(opens, layout.state / "global" / label)
             if cfg.executor == "ray":  # workers own the shards; the driver sees counters only
                 runner.run_shards(layout, phase, todo, quiet)

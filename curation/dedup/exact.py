@@ -33,6 +33,7 @@ from infir.curation.dedup.store import (
     write_partitions,
     write_removed,
 )
+from infir.curation.executors.fanout import fan_out
 from infir.curation.registry import register_step
 
 _WS = re.compile(r"\s+")
@@ -61,11 +62,15 @@ class ExactDedup(RemovalListStep):
         store = ShardStore(self._workdir)
         order = shard_order(shards)
         fp = f"exact-v1-p{self.config.num_partitions}"
+        todo = []
         for rank, shard in enumerate(order):
             if store.done(shard, fp):
                 print(f"exact_dedup: {shard}: done earlier, skipped")
-                continue
-            t0 = time.perf_counter()
+            else:
+                todo.append((rank, shard))
+
+        def hash_shard(j: int) -> int:  # one shard: normalised text hashes into partitions, then its marker
+            rank, shard = todo[j]
             ids, hashes = [], []
             for _, doc in read_shard_ids(shards[shard], shard):
                 ids.append(str(doc["id"]))
@@ -76,17 +81,24 @@ class ExactDedup(RemovalListStep):
             )
             store.path(shard, "ids.json").write_text(json.dumps(ids))
             store.mark_done(shard, fp)
-            rate = len(ids) / max(time.perf_counter() - t0, 1e-9)
-            print(f"exact_dedup: {shard}: {len(ids)} docs hashed ({rate:,.0f} docs/s)")
-        removed_keys, survivor_keys = [], []
-        for p in range(self.config.num_partitions):
+            return len(ids)
+
+        t0 = time.perf_counter()
+        for done, (j, n) in enumerate(fan_out(hash_shard, len(todo), self.fanout), 1):
+            print(f"exact_dedup: [{done}/{len(todo)}] {todo[j][1]}: {n} docs hashed "
+                  f"({time.perf_counter() - t0:.1f}s)")  # fmt: skip
+
+        def group(p: int) -> tuple[np.ndarray, np.ndarray]:  # one partition: every run of equal hashes
             hashes, keys = read_partition(store, order, p)
             idx = np.lexsort((keys, hashes))  # by hash, then key: the first of each run survives
             h, k = hashes[idx], keys[idx]
             first = run_starts(h)
             run_start = np.maximum.accumulate(np.where(first, np.arange(len(h)), 0))
-            removed_keys.append(k[~first])
-            survivor_keys.append(k[run_start[~first]])
+            return k[~first], k[run_start[~first]]
+
+        parts = dict(fan_out(group, self.config.num_partitions, self.fanout))
+        removed_keys = [parts[p][0] for p in range(self.config.num_partitions)]
+        survivor_keys = [parts[p][1] for p in range(self.config.num_partitions)]
         removed = removed_map(
             store, order, np.concatenate(removed_keys), np.concatenate(survivor_keys), self.name
         )

@@ -41,6 +41,7 @@ from infir.curation.dedup.store import (
     write_partitions,
     write_removed,
 )
+from infir.curation.executors.fanout import fan_out
 from infir.curation.registry import register_step
 
 _MIX = np.uint64(0x9E3779B97F4A7C15)
@@ -182,22 +183,34 @@ class MinHashDedup(RemovalListStep):
         order = shard_order(shards)
         fp = self._fingerprint()
         t_all, total = time.perf_counter(), 0
+        todo = []
         for rank, shard in enumerate(order):
             if store.done(shard, fp):
                 print(f"minhash_dedup: [{rank + 1}/{len(order)}] {shard}: done earlier, skipped")
-                continue
-            t0 = time.perf_counter()
+            else:
+                todo.append((rank, shard))
+
+        def sign(j: int) -> int:  # one shard: shingles, signatures, band partitions, then its marker
+            rank, shard = todo[j]
             n = self._fit_shard(store, shard, rank, shards[shard])
             store.mark_done(shard, fp)
+            return n
+
+        for done, (j, n) in enumerate(fan_out(sign, len(todo), self.fanout), 1):
             total += n
-            rate = n / max(time.perf_counter() - t0, 1e-9)
-            eta = (len(order) - rank - 1) * (time.perf_counter() - t_all) / (rank + 1)
-            print(
-                f"minhash_dedup: [{rank + 1}/{len(order)}] {shard}: {n} docs ({rate:,.0f} docs/s, ETA {eta:.0f}s)"
-            )
-        pairs = [candidate_pairs(*read_partition(store, order, p)) for p in range(c.num_partitions)]
-        pairs = np.unique(np.concatenate(pairs), axis=0) if pairs else np.empty((0, 2), np.uint64)
-        verified = pairs[self._verify(store, order, pairs)]
+            elapsed = time.perf_counter() - t_all
+            print(f"minhash_dedup: [{done}/{len(todo)}] {todo[j][1]}: {n} docs "
+                  f"({total / max(elapsed, 1e-9):,.0f} docs/s, ETA {elapsed / done * (len(todo) - done):.0f}s)")  # fmt: skip
+
+        def group(p: int) -> tuple[np.ndarray, np.ndarray]:  # one partition: candidate pairs, verified
+            pairs = candidate_pairs(*read_partition(store, order, p))
+            return pairs, pairs[self._verify(store, order, pairs)]
+
+        parts = dict(fan_out(group, c.num_partitions, self.fanout))
+        candidates = [parts[p][0] for p in range(c.num_partitions)]
+        pairs = np.unique(np.concatenate(candidates), axis=0) if candidates else np.empty((0, 2), np.uint64)
+        found = [parts[p][1] for p in range(c.num_partitions)]
+        verified = np.unique(np.concatenate(found), axis=0) if found else np.empty((0, 2), np.uint64)
         removed = self._clusters(store, order, verified)
         write_removed(self._workdir / "removed.json", removed)
         self.summary = {
