@@ -20,11 +20,16 @@ from pathlib import Path
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 REPO = Path(__file__).resolve().parents[1]
-PIPELINE = {
-    "name": "bench_workers",
-    "batch_size": 200,
-    "steps": [{"type": "fineweb_filters", "c4_quality": {"filter_no_terminal_punct": False}},
-              {"type": "exact_dedup", "num_partitions": 4}],
+PIPELINES = {
+    "filters+exact_dedup": {
+        "name": "bench_workers",
+        "batch_size": 200,
+        "steps": [{"type": "fineweb_filters", "c4_quality": {"filter_no_terminal_punct": False}},
+                  {"type": "exact_dedup", "num_partitions": 4}],
+    },
+    # the MinHash fit alone (shingle + sign per shard, group + verify per partition: fanout.py)
+    "minhash_dedup": {"name": "bench_minhash", "batch_size": 200,
+                      "steps": [{"type": "minhash_dedup", "num_partitions": 8}]},
 }  # fmt: skip
 
 
@@ -62,30 +67,30 @@ def main() -> None:
     ap.add_argument("--docs", type=int, default=1200)
     ap.add_argument("--repeat", type=int, default=2, help="timed runs of each, alternating; best kept")
     args = ap.parse_args()
+    table = []
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)
         n = corpus(root / "in", args.shards, args.docs)
-        best: dict[int, float] = {}
-        digests: set[str] = set()
-        # alternate N and 1 (the first run of a process also pays spaCy's and numpy's cold start: a
-        # throwaway run absorbs that), keep each one's best
-        run_pipeline(PipelineConfig(**PIPELINE), root / "in", root / "warmup", quiet=True)
-        for r in range(args.repeat):
-            for workers in (args.workers, 1):
-                out = root / f"out{workers}-{r}"
-                t0 = time.perf_counter()
-                run_pipeline(PipelineConfig(**PIPELINE, workers=workers), root / "in", out, quiet=True)
-                best[workers] = min(best.get(workers, float("inf")), time.perf_counter() - t0)
-                digests.add(digest(out))
-        assert len(digests) == 1, "outputs differ between 1 and N workers"
-        rows = [(w, n / best[w]) for w in (1, args.workers)]
+        for label, pipeline in PIPELINES.items():
+            best: dict[int, float] = {}
+            digests: set[str] = set()
+            # alternate N and 1 (the first run of a process also pays spaCy's and numpy's cold start: a
+            # throwaway run absorbs that), keep each one's best
+            run_pipeline(PipelineConfig(**pipeline), root / "in", root / f"warmup-{label}", quiet=True)
+            for r in range(args.repeat):
+                for workers in (args.workers, 1):
+                    out = root / f"out-{label}-{workers}-{r}"
+                    t0 = time.perf_counter()
+                    run_pipeline(PipelineConfig(**pipeline, workers=workers), root / "in", out, quiet=True)
+                    best[workers] = min(best.get(workers, float("inf")), time.perf_counter() - t0)
+                    digests.add(digest(out))
+            assert len(digests) == 1, f"{label}: outputs differ between 1 and N workers"
+            table.append((label, n / best[1], n / best[args.workers]))
     print(f"{n} docs in {args.shards} shards, {os.cpu_count()} cores")
-    print(f"{'workers':>7} {'docs/s':>9}")
-    for workers, rate in rows:
-        print(f"{workers:>7} {rate:>9,.0f}")
-    print(
-        f"ratio {args.workers} workers / 1: {rows[1][1] / rows[0][1]:.2f}x (byte-identical output; target 1.7x at 2)"
-    )
+    print(f"{'pipeline':<22}{'1 worker':>10}{f'{args.workers} workers':>12}{'ratio':>8}  (docs/s)")
+    for label, one, many in table:
+        print(f"{label:<22}{one:>10,.0f}{many:>12,.0f}{many / one:>7.2f}x")
+    print(f"byte-identical output at 1 and {args.workers} workers; target 1.7x at 2 workers on 2 cores")
 
 
 if __name__ == "__main__":
