@@ -27,7 +27,7 @@ import numpy as np
 
 from infir.config import ConfigError
 from infir.curation.base import Doc, Step
-from infir.curation.dedup.store import batch_ngrams
+from infir.curation.dedup.store import batch_ngrams, batch_words, multi_ngram_hashes
 from infir.curation.registry import register_step
 
 #: an indexed n-gram needs this many tokens of 2+ bytes that are not all digits
@@ -73,10 +73,12 @@ def save_index(
         grams, owner = grams[~common], owner[~common]
     pairs = np.unique(np.stack([grams, owner.astype(np.uint64)], 1), axis=0)  # one row per (n-gram, item)
     h, o = pairs[:, 0], pairs[:, 1].astype(np.int32)
-    empty = [items[i][0] for i in sorted(set(range(len(items))) - set(o.tolist()))]
+    short_h, short_o, short_k = short_item_keys([text for _, text in items], ngram)
+    covered = set(o.tolist()) | set(short_o.tolist())
+    empty = [items[i][0] for i in sorted(set(range(len(items))) - covered)]
     order = np.lexsort((o, h))
     meta = {**meta, "ngram": ngram, "items": len(items), "ngrams": int(len(h)), "items_without_ngrams": empty,
-            "stoplisted_ngrams": stoplisted}  # fmt: skip
+            "stoplisted_ngrams": stoplisted, "short_items": int(len(short_h))}  # fmt: skip
     path.parent.mkdir(parents=True, exist_ok=True)
     with open(path, "wb") as f:  # explicit handle: np.savez would append .npz to a path without it
         np.savez(
@@ -85,8 +87,27 @@ def save_index(
             items=o[order],
             item_names=np.array([n for n, _ in items], dtype=str),
             meta=np.array(json.dumps(meta)),
+            short_hashes=short_h,
+            short_items=short_o,
+            short_lengths=short_k,
         )
     return meta
+
+
+def short_item_keys(texts: Sequence[str], ngram: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Items shorter than `ngram` tokens have no n-gram, so none could ever match: each is indexed by its
+    whole token run instead (a k-gram, k = its length), if it holds MIN_WORDS informative tokens (a
+    three-word answer like "the answer is" is no evidence; "sum of squares of the first n" is).
+    Returns (hash, item, k) arrays; a document then matches when it contains that exact token run."""
+    h, doc, length, digit = batch_words(list(texts), digits=True)
+    counts = np.bincount(doc, minlength=len(texts))
+    informative = np.bincount(doc, weights=((length > 1) & ~digit), minlength=len(texts))
+    starts = np.r_[0, np.cumsum(counts)[:-1]]
+    picked = np.flatnonzero((counts < ngram) & (informative >= MIN_WORDS))
+    # the rolling chain's raw value over the whole item (what filter_batch compares, multi_ngram_hashes raw)
+    keys = [multi_ngram_hashes(h[starts[i] : starts[i] + counts[i]], (), raw=[int(counts[i])])[int(counts[i])][0]
+            for i in picked]  # fmt: skip
+    return (np.array(keys, dtype=np.uint64), picked.astype(np.int32), counts[picked].astype(np.int32))
 
 
 def _text(doc: Doc) -> str:
@@ -128,6 +149,14 @@ class Decontaminate(Step):
             self._hashes, self._items = z["hashes"], z["items"]
             self._names = z["item_names"].tolist()
             self.meta = json.loads(str(z["meta"]))
+            lengths = z.get("short_lengths", np.empty(0, np.int32))
+            self._short = {}  # k -> (sorted whole-item hashes, their items); an older index has none
+            for k in np.unique(lengths).tolist():
+                keys, items = z["short_hashes"][lengths == k], z["short_items"][lengths == k]
+                order = np.argsort(keys)
+                self._short[int(k)] = (keys[order], items[order])
+            self._short_table = np.zeros(1 << 16, dtype=bool)  # top 16 bits of every short item's hash
+            self._short_table[z.get("short_hashes", np.empty(0, np.uint64)) >> np.uint64(48)] = True
         self.ngram = int(self.meta["ngram"])
         # membership prefilter: one byte per slot of the top `bits` hash bits, ~16 slots per indexed n-gram
         # (false-positive rate ~6%, then an exact searchsorted on the few survivors): a gather instead of
@@ -141,18 +170,46 @@ class Decontaminate(Step):
 
     def filter_batch(self, docs: Sequence[Doc]) -> list[str | None]:
         self.setup()
-        flat, owner = batch_ngrams([_text(d) for d in docs], self.ngram)
+        # the batch's words once; every n-gram length the index needs (ngram, and each short item's
+        # length) from one pass of the rolling hash chain
+        words, word_doc, _, _ = batch_words([_text(d) for d in docs], digits=False)
+        grams = multi_ngram_hashes(words, [self.ngram], raw=list(self._short)) if len(words) else {}
+
+        def runs(k: int) -> tuple[np.ndarray, np.ndarray]:  # k-grams inside one document, and that document
+            if len(words) < k:
+                return np.empty(0, np.uint64), np.empty(0, np.int64)
+            g, owner = grams[k], word_doc[: len(grams[k])]
+            keep = owner == word_doc[k - 1 :]
+            return g[keep], owner[keep]
+
+        flat, owner = runs(self.ngram)
         hit = self._table[flat >> np.uint64(64 - self._bits)]
         maybe = np.flatnonzero(hit)
         pos = np.minimum(np.searchsorted(self._hashes, flat[maybe]), len(self._hashes) - 1)
         hit[maybe] = self._hashes[pos] == flat[maybe]
         counts = np.bincount(owner[hit], minlength=len(docs))
+        short_hits: dict[int, list[int]] = {}
+        for k, (keys, items) in self._short.items():  # keys sorted in setup()
+            if len(words) < k:
+                continue
+            g = grams[k]
+            cand = np.flatnonzero(self._short_table[g >> np.uint64(48)])  # a gather; few survive it
+            cand = cand[word_doc[cand] == word_doc[cand + k - 1]]  # the k words lie in one document
+            pos = np.minimum(np.searchsorted(keys, g[cand]), len(keys) - 1)
+            match = keys[pos] == g[cand]
+            for d, i in zip(word_doc[cand[match]].tolist(), items[pos[match]].tolist()):
+                short_hits.setdefault(d, []).append(i)
+        for d in short_hits:
+            counts[d] += len(short_hits[d])
         out: list[str | None] = [None] * len(docs)
         for d in np.flatnonzero(counts >= self.config.min_hits):
             # rare path (contaminated docs only): expand each hit n-gram to every item that holds it
             g = flat[owner == d]
             lo, hi = np.searchsorted(self._hashes, g, "left"), np.searchsorted(self._hashes, g, "right")
-            items = np.unique(np.concatenate([self._items[a:b] for a, b in zip(lo, hi)]))
+            found = [self._items[a:b] for a, b in zip(lo, hi)] + [
+                np.asarray(short_hits.get(int(d), []), np.int32)
+            ]
+            items = np.unique(np.concatenate(found))
             docs[d][self.config.hits_field] = [self._names[i] for i in items]
             out[d] = "benchmark_contamination"
         return out

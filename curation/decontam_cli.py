@@ -149,7 +149,11 @@ def build_index_cmd(
         click.echo(f"{name:<16} {info['items']:>7}  {info['path']}")
     click.echo(f"{meta['ngrams']:,} {cfg.ngram}-grams from {meta['items']} items -> {cfg.out}")
     click.echo(f"{meta['stoplisted_ngrams']:,} n-grams left out as common in {meta['background']}")
+    if meta.get("short_items"):
+        click.echo(
+            f"{meta['short_items']} items shorter than {cfg.ngram} tokens indexed by their whole token run"
+        )
     if meta["items_without_ngrams"]:
         click.echo(
-            f"note: {len(meta['items_without_ngrams'])} items shorter than {cfg.ngram} tokens are not indexed"
+            f"note: {len(meta['items_without_ngrams'])} items with fewer than 3 informative tokens are not indexed"
         )

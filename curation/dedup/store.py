@@ -11,7 +11,7 @@ from __future__ import annotations
 import hashlib
 import json
 import re
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -36,6 +36,32 @@ def ngram_hashes(wh: np.ndarray, n: int) -> np.ndarray:
             h = (h ^ (h >> np.uint64(31))) * _MIX + wh[i : i + m]
         h ^= h >> np.uint64(29)
     return h
+
+
+def multi_ngram_hashes(wh: np.ndarray, ks: Sequence[int], raw: Sequence[int] = ()) -> dict[int, np.ndarray]:
+    """`ngram_hashes(wh, k)` for every k in `ks` (each >= 1), in one pass of the rolling chain: the k-gram
+    hash is the chain's value after k words, so all lengths up to max(ks) cost what the longest alone costs.
+    Lengths in `raw` get the chain's value itself (no final mix, no copy): a key only compared with keys
+    made the same way, for lookups where one more pass over every n-gram would cost more than the rest."""
+    out: dict[int, np.ndarray] = {}
+    want, raw = set(ks) | set(raw), set(raw)
+    if len(wh) == 0:
+        return {k: np.empty(0, dtype=np.uint64) for k in want}
+    with np.errstate(over="ignore"):
+        h = wh.copy()
+        for k in range(1, max(want) + 1):
+            if k > 1:
+                m = len(wh) - k + 1
+                if m <= 0:
+                    break
+                h = (h[:m] ^ (h[:m] >> np.uint64(31))) * _MIX + wh[k - 1 : k - 1 + m]
+            if k in raw:
+                out[k] = h
+            elif k in want:
+                out[k] = h ^ (h >> np.uint64(29))
+    for k in want - set(out):  # fewer than k words (never asked for raw: callers skip them)
+        out[k] = ngram_hashes(wh, k)
+    return out
 
 
 def run_starts(sorted_keys: np.ndarray) -> np.ndarray:

@@ -141,3 +141,29 @@ def test_the_overlap_length_is_ten_tokens(he_index, humaneval):
         [{"id": "9", "text": f"zebra {nine} quokka"}, {"id": "10", "text": f"zebra {ten} quokka"}]
     )
     assert reasons == [None, "benchmark_contamination"], (window, reasons)
+
+
+def test_benchmark_items_shorter_than_ten_tokens_still_match(tmp_path):
+    """Real MMLU questions under 10 tokens have no 10-gram: each is indexed by its whole token run, so a
+    document quoting one is dropped with its item; a document with only part of it is kept; an item with
+    fewer than 3 informative tokens ("The pleura") is not indexed at all (no evidence)."""
+    from infir.curation.decontam import save_index
+    from infir.evaluation import shipped
+
+    rows = [json.loads(x) for x in shipped.export(tmp_path, ["mmlu"])["mmlu"].read_text().splitlines()]
+    items = [(f"mmlu/{i}", r["question"]) for i, r in enumerate(rows)]
+    short = {n: t for n, t in items if len(t.split()) < 10}
+    assert "Why is Mars red?" in short.values() and "The pleura" in short.values()
+    meta = save_index(tmp_path / "idx.npz", items, 10, {"benchmarks": ["mmlu"]})
+    assert meta["short_items"] >= 30
+    names = {t: n for n, t in items}
+    assert names["The pleura"] in meta["items_without_ngrams"]
+    step = build_step({"type": "decontaminate", "index": str(tmp_path / "idx.npz")})
+    quoted = {"id": "a", "text": "Homework help: SHA-1 has a message digest of how many bits? Thanks."}
+    partial = {"id": "b", "text": "SHA-1 has a message for you."}
+    pleura = {"id": "c", "text": "The pleura is a membrane around the lungs."}
+    mars = {"id": "d", "text": "Kids often ask: why is Mars red? The answer is iron oxide."}
+    got = step.filter_batch([quoted, partial, pleura, mars])
+    assert got == ["benchmark_contamination", None, None, "benchmark_contamination"]
+    assert quoted["_decontam_hits"] == [names["SHA-1 has a message digest of"]]
+    assert mars["_decontam_hits"] == [names["Why is Mars red?"]]
