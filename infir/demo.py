@@ -154,8 +154,8 @@ def build_stages(cfg: DemoConfig) -> list:
                 "anneal_tiny",
                 *common,
                 f"data.blend={run / 'blend.yaml'}",
-                "init.kind=hf",
-                f"init.path={run / 'pretrain' / 'export'}",
+                "init.kind=checkpoint",  # the pretrain's weights and Adam state; the LR decays from here
+                f"init.path={run / 'pretrain'}",
                 f"checkpoint.dir={run / 'anneal'}",
                 f"train.train_steps={cfg.anneal_steps}",
             ),

@@ -25,6 +25,10 @@ from infir.config import ConfigError
 from infir.recipes import bridge_sft
 from infir.recipes.config import TrainConfig
 
+#: schedule.style -> megatron-core's lr_decay_style, and the WSD decay shapes -> lr_wsd_decay_style
+SCHEDULE_STYLE = {"cosine": "cosine", "linear": "linear", "constant": "constant", "wsd": "WSD"}
+WSD_DECAY_STYLE = {"linear": "linear", "cosine": "cosine", "1-sqrt": "minus_sqrt"}
+
 #: precision -> Bridge mixed-precision recipe name (fp32: none at all)
 PRECISION = {"bf16": "bf16_mixed", "fp8": "bf16_with_fp8_current_scaling_mixed", "fp32": None}
 
@@ -56,9 +60,11 @@ FIELD_MAP: dict[str, tuple[str, ...]] = {
     "optim.adam_beta2": ("optimizer.adam_beta2",),
     "optim.adam_eps": ("optimizer.adam_eps",),
     "optim.clip_grad": ("optimizer.clip_grad",),
-    "schedule.style": ("scheduler.lr_decay_style",),
+    "schedule.style": ("scheduler.lr_decay_style",),  # through SCHEDULE_STYLE
     "schedule.warmup_steps": ("scheduler.lr_warmup_iters",),
     "schedule.warmup_ratio": ("scheduler.lr_warmup_iters",),
+    "schedule.decay_style": ("scheduler.lr_wsd_decay_style",),
+    "schedule.decay_steps": ("scheduler.lr_wsd_decay_iters",),
     "train.global_batch_size": ("train.global_batch_size",),
     "train.micro_batch_size": ("train.micro_batch_size",),
     "train.seq_length": ("model.seq_length", "dataset.seq_length"),
@@ -96,8 +102,9 @@ NOT_IN_CONTAINER: dict[str, str] = {
     "notes": "documentation",
     "stage": "chooses pretrain() or finetune()",
     "engine": "chooses this module (recipes/engines.py)",
-    "init.kind": "chooses the provider: AutoBridge.from_hf_config (scratch) or from_hf_pretrained (hf)",
-    "init.path": "the HF checkpoint the provider loads its architecture and weights from",
+    "init.kind": "chooses the provider: AutoBridge.from_hf_config (scratch, checkpoint) or from_hf_pretrained "
+    "(hf); checkpoint also sets checkpoint.pretrained_checkpoint",
+    "init.path": "the HF checkpoint the provider loads from (hf), or the earlier run's dir (checkpoint)",
 }
 
 
@@ -163,8 +170,11 @@ def build_container(cfg: TrainConfig) -> Any:
         fp16=False, use_distributed_optimizer=p.use_distributed_optimizer,
         overlap_param_gather=p.overlap_param_gather,
     )  # fmt: skip
+    wsd = s.style == "wsd"
     scheduler = bc.SchedulerConfig(
-        lr_decay_style=s.style, lr_decay_iters=iters, lr_warmup_iters=warmup, lr_warmup_init=0.0,
+        lr_decay_style=SCHEDULE_STYLE[s.style], lr_decay_iters=iters, lr_warmup_iters=warmup, lr_warmup_init=0.0,
+        lr_wsd_decay_style=WSD_DECAY_STYLE[s.decay_style],
+        lr_wsd_decay_iters=(s.decay_steps or iters - warmup) if wsd else None,
         start_weight_decay=o.weight_decay, end_weight_decay=o.weight_decay, weight_decay_incr_style="constant",
         override_opt_param_scheduler=True,
     )  # fmt: skip
@@ -208,6 +218,12 @@ def build_container(cfg: TrainConfig) -> Any:
         checkpoint=bc.CheckpointConfig(
             save=ckpt, load=ckpt if cfg.checkpoint.resume else None, save_interval=cfg.checkpoint.save_interval,
             most_recent_k=cfg.checkpoint.keep_last, ckpt_format="torch_dist", fully_parallel_save=True,
+            # init.kind=checkpoint: the earlier run's weights. Bridge 0.5 loads optimizer state only together
+            # with the iteration and sample counters (finetune=False), which would start the anneal's data at
+            # the pretrain's offset; so on this engine the anneal starts fresh Adam moments (docs/TRAINING.md)
+            pretrained_checkpoint=(
+                _abs(Path(cfg.init.path) / "checkpoints") if cfg.init.kind == "checkpoint" else None
+            ),
         ),
         rng=bc.RNGConfig(seed=cfg.seed),
         mixed_precision=PRECISION[cfg.precision],

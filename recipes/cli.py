@@ -30,6 +30,12 @@ def train(
         help="With --dry-run: also build the Megatron-Bridge ConfigContainer (needs Bridge), validate it at "
         "the recipe's world size and print it.",
     ),
+    plot: Path = typer.Option(
+        None,
+        "--plot",
+        help="With --dry-run: draw the LR per step to this PNG (with the "
+        "stage it continues, e.g. pretrain before anneal).",
+    ),
 ) -> None:
     """Resolve RECIPE < --config YAML < a.b=c overrides, then train it (or print it with --dry-run)."""
     from infir.config import dump_yaml, resolve
@@ -52,6 +58,14 @@ def train(
             if len(names) > 1:
                 typer.echo(f"# --- recipe: {name}")
             typer.echo(dump_yaml(cfg))
+            from infir.recipes.config import TrainConfig
+
+            if isinstance(cfg, TrainConfig):
+                from infir.recipes import schedule_view
+
+                typer.echo("\n".join(schedule_view.summary(cfg)))
+                if plot is not None:
+                    typer.echo(f"# LR plot: {schedule_view.plot(cfg, plot)}")
             if engine_config:
                 from infir.recipes.bridge import engine_config_yaml
 

@@ -61,13 +61,23 @@ class OptimConfig:
 
 @dataclass
 class ScheduleConfig:
-    style: Literal["cosine", "linear", "constant"] = "cosine"
+    """LR after a linear warmup: `cosine`/`linear` decay to min_lr over the rest of the run; `constant`
+    stays at lr (pretrain: the paper's "1.4e-3 throughout"); `wsd` (warmup-stable-decay) stays at lr and
+    then decays to min_lr over the last `decay_steps` (all steps after warmup when null: the anneal, which
+    continues the pretrain's optimizer and "converges due to the decay of the learning rate")."""
+
+    style: Literal["cosine", "linear", "constant", "wsd"] = "cosine"
     warmup_steps: int | None = field(default=2000, metadata={"ge": 0})  # Bridge Llama-3 default
     warmup_ratio: float | None = field(default=None, metadata={"ge": 0, "le": 1})  # SFT: 0.1
+    #: wsd only: the shape of the final decay (1-sqrt: lr * (1 - sqrt(progress)), as in the WSD papers)
+    decay_style: Literal["linear", "cosine", "1-sqrt"] = "linear"
+    decay_steps: int | None = field(default=None, metadata={"ge": 1})
 
     def validate(self) -> None:
         if (self.warmup_steps is None) == (self.warmup_ratio is None):
             fail("warmup_steps", "set exactly one of warmup_steps / warmup_ratio (the other null)")
+        if self.decay_steps is not None and self.style != "wsd":
+            fail("decay_steps", f"only style=wsd has a separate decay phase, got style={self.style}")
 
 
 @dataclass
@@ -120,14 +130,21 @@ class CheckpointSection:
 
 @dataclass
 class InitConfig:
-    """Where the weights start: random (`scratch`), a HF checkpoint folder, or an earlier stage's export."""
+    """Where the weights start: random (`scratch`), a HF checkpoint folder or an earlier stage's export
+    (`hf`), or an earlier run's last checkpoint, optimizer state included (`checkpoint`: path = that run's
+    checkpoint.dir; the anneal continues the pretrain's Adam moments, with its own step count and LR)."""
 
-    kind: Literal["scratch", "hf"] = "scratch"
+    kind: Literal["scratch", "hf", "checkpoint"] = "scratch"
     path: str | None = None
 
     def validate(self) -> None:
-        if self.kind == "hf" and not self.path:
-            fail("path", "init.kind=hf needs init.path (a local Hugging Face model folder)")
+        if self.kind in ("hf", "checkpoint") and not self.path:
+            what = (
+                "a local Hugging Face model folder"
+                if self.kind == "hf"
+                else "the earlier run's checkpoint.dir"
+            )
+            fail("path", f"init.kind={self.kind} needs init.path ({what})")
 
 
 @dataclass

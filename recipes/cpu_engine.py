@@ -45,19 +45,27 @@ class TrainResult:
 
 
 def lr_factor(cfg: TrainConfig, total_steps: int):
-    """Linear warmup from 0, then cosine/linear decay to min_lr at the last step (Megatron's shape)."""
+    """Linear warmup from 0, then (Megatron's shapes) cosine/linear decay to min_lr at the last step,
+    constant, or WSD: constant, then `decay_steps` of decay (linear, cosine or 1-sqrt) ending at min_lr."""
     s, o = cfg.schedule, cfg.optim
     warmup = s.warmup_steps if s.warmup_steps is not None else round((s.warmup_ratio or 0) * total_steps)
     floor = o.min_lr / o.lr
+    shape = s.decay_style if s.style == "wsd" else s.style
+    decay_len = (s.decay_steps or total_steps - warmup) if s.style == "wsd" else total_steps - warmup
+    decay_start = total_steps - max(1, decay_len)
 
     def factor(step: int) -> float:
         if warmup and step < warmup:
             return (step + 1) / warmup
-        if s.style == "constant":
+        if s.style == "constant" or step < decay_start:
             return 1.0
-        span = max(1, total_steps - warmup)
-        frac = min(1.0, (step - warmup) / span)
-        decay = 0.5 * (1 + math.cos(math.pi * frac)) if s.style == "cosine" else 1 - frac
+        frac = min(1.0, (step - decay_start) / max(1, total_steps - decay_start))
+        if shape == "cosine":
+            decay = 0.5 * (1 + math.cos(math.pi * frac))
+        elif shape == "1-sqrt":
+            decay = 1 - math.sqrt(frac)
+        else:
+            decay = 1 - frac
         return floor + (1 - floor) * decay
 
     return factor
@@ -91,6 +99,8 @@ def hf_config(cfg: TrainConfig, tokenizer: Any) -> Any:
 def build_model(cfg: TrainConfig, tokenizer: Any) -> torch.nn.Module:
     from transformers import AutoModelForCausalLM, LlamaForCausalLM
 
+    if cfg.init.kind == "checkpoint":
+        return AutoModelForCausalLM.from_pretrained(init_checkpoint(cfg), dtype=torch.float32)
     if cfg.init.kind == "hf":
         if not Path(cfg.init.path or "").is_dir():
             from infir.config import ConfigError
@@ -100,6 +110,16 @@ def build_model(cfg: TrainConfig, tokenizer: Any) -> torch.nn.Module:
     config = hf_config(cfg, tokenizer)
     torch.manual_seed(cfg.seed)
     return LlamaForCausalLM(config)
+
+
+def init_checkpoint(cfg: TrainConfig) -> Path:
+    """init.kind=checkpoint: the earlier run's newest complete checkpoint (weights + trainer_state.pt)."""
+    found = _checkpoints(Path(cfg.init.path or ""))
+    if not found:
+        from infir.config import ConfigError
+
+        raise ConfigError("init.path", f"{cfg.init.path}: no checkpoints/step_* in it (run that stage first)")
+    return found[-1]
 
 
 def _checkpoints(run_dir: Path) -> list[Path]:
@@ -243,6 +263,13 @@ def _train(cfg: TrainConfig, stop_after_step: int | None) -> TrainResult:
     )
     scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lr_factor(cfg, total))
     step, samples = 0, 0
+    if cfg.init.kind == "checkpoint":  # continue the earlier run's Adam moments; LR and step count are ours
+        moments = torch.load(init_checkpoint(cfg) / "trainer_state.pt", weights_only=False)["optimizer"]
+        optimizer.load_state_dict(moments)  # restores the groups' hyper-parameters too: ours win below
+        for group, decay in zip(optimizer.param_groups, (o.weight_decay, 0.0)):
+            group.update(lr=o.lr, initial_lr=o.lr, betas=(o.adam_beta1, o.adam_beta2), eps=o.adam_eps,
+                         weight_decay=decay)  # fmt: skip
+        scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lr_factor(cfg, total))
     ckpts = _checkpoints(run_dir) if cfg.checkpoint.resume else []
     metrics_path = run_dir / "metrics.jsonl"
     if ckpts:

@@ -1,7 +1,8 @@
 """InfiR-1B recipes: one small function per stage; a stage base sets defaults once, variants state diffs.
 
-Paper facts (RECIPE.md section 4): Llama-3.2-1B architecture; LR 1.4e-3, global batch 2048 sequences,
-seq 4096 for pretrain (900B tokens) and anneal (40B tokens from the pretrain checkpoint); SFT with the
+Paper facts (RECIPE.md section 4): Llama-3.2-1B architecture; LR 1.4e-3 throughout pretraining, global
+batch 2048 sequences, seq 4096 for pretrain (900B tokens) and anneal (40B tokens continuing the pretrain,
+the LR decaying: warmup-stable-decay across the two stages); SFT with the
 Llama 3 chat template, prompt tokens masked, 4 epochs, LR 2e-5, batch 128, cosine, warmup ratio 0.1,
 max length 4096. Where the paper is silent the values are Megatron-Bridge's Llama-3 recipe defaults:
 warmup 2000 iterations, min LR = LR/10, weight decay 0.1, Adam betas (0.9, 0.95), eps 1e-5, grad clip 1.0.
@@ -35,7 +36,8 @@ def _pretrain_base(name: str, tokens: int) -> TrainConfig:
         precision="bf16",
         model=ModelConfig(),
         optim=OptimConfig(lr=1.4e-3, min_lr=1.4e-4),
-        schedule=ScheduleConfig(style="cosine", warmup_steps=2000),
+        # the paper: LR 1.4e-3 "throughout the training process"; the decay is the anneal's
+        schedule=ScheduleConfig(style="constant", warmup_steps=2000),
         train=TrainSection(global_batch_size=2048, micro_batch_size=4, seq_length=4096, train_tokens=tokens),
         checkpoint=CheckpointSection(dir=f"runs/{name}", save_interval=1000),
         notes=SILENT,
@@ -69,7 +71,7 @@ def _tiny(cfg: TrainConfig, name: str, **train: int) -> TrainConfig:
     steps = dict(global_batch_size=8, micro_batch_size=4, seq_length=64, log_interval=1)
     steps.update(train)
     sched = cfg.schedule
-    if sched.warmup_steps is not None:
+    if sched.warmup_steps:
         sched = dataclasses.replace(sched, warmup_steps=2)
     return dataclasses.replace(
         cfg,
@@ -91,10 +93,14 @@ def pretrain_900b() -> TrainConfig:
 
 @register_recipe()
 def anneal_40b() -> TrainConfig:
-    """40B annealing tokens from the pretrain checkpoint; same LR/batch/seq (paper), fresh warmup+decay."""
+    """40B annealing tokens continuing the pretrain run (weights and Adam state), no warmup, LR decayed from
+    1.4e-3 to min_lr over the anneal (warmup-stable-decay's decay; linear by default, ours)."""
     cfg = _pretrain_base("anneal_40b", 40_000_000_000)
     return dataclasses.replace(
-        cfg, stage="anneal", init=InitConfig(kind="hf", path="runs/pretrain_900b/export")
+        cfg,
+        stage="anneal",
+        schedule=ScheduleConfig(style="wsd", warmup_steps=0, decay_style="linear"),
+        init=InitConfig(kind="checkpoint", path="runs/pretrain_900b"),
     )
 
 
@@ -119,9 +125,9 @@ def pretrain_tiny() -> TrainConfig:
 
 @register_recipe()
 def anneal_tiny() -> TrainConfig:
-    """anneal_40b at toy scale, from pretrain_tiny's export."""
+    """anneal_40b at toy scale, continuing pretrain_tiny's last checkpoint."""
     cfg = _tiny(anneal_40b(), "anneal_tiny", train_steps=10)
-    return dataclasses.replace(cfg, init=InitConfig(kind="hf", path="runs/pretrain_tiny/export"))
+    return dataclasses.replace(cfg, init=InitConfig(kind="checkpoint", path="runs/pretrain_tiny"))
 
 
 @register_recipe()

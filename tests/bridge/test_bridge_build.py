@@ -57,6 +57,9 @@ def _recipe(name: str, tmp_path, blend_yaml, tokenizer_dir, hf_model, sft_jsonl,
         over += [f"data.blend={blend_yaml}"]
         if cfg.init.kind == "hf":
             over += [f"init.path={hf_model}"]
+        if cfg.init.kind == "checkpoint":  # the anneal continues the pretrain run: its checkpoints exist
+            (tmp_path / "pretrain_run" / "checkpoints").mkdir(parents=True, exist_ok=True)
+            over += [f"init.path={tmp_path / 'pretrain_run'}"]
     return resolve(cfg, overrides=[*over, *extra])
 
 
@@ -90,7 +93,14 @@ def test_every_recipe_builds_and_validates_at_64_gpus(
     assert c.optimizer.weight_decay == c.scheduler.start_weight_decay == c.scheduler.end_weight_decay == 0.1
     assert c.checkpoint.most_recent_k == cfg.checkpoint.keep_last
     assert c.checkpoint.save.startswith("/") and (c.checkpoint.load or "/").startswith("/")
-    assert c.scheduler.lr_decay_style == cfg.schedule.style
+    assert c.scheduler.lr_decay_style == bridge.SCHEDULE_STYLE[cfg.schedule.style]
+    if name == "pretrain_900b":  # the paper's LR "throughout": warmup, then constant (no decay)
+        assert c.scheduler.lr_decay_style == "constant" and c.scheduler.lr_warmup_iters == 2000
+    if name == "anneal_40b":  # warmup-stable-decay's decay: no warmup, linear to min_lr over every step
+        assert c.scheduler.lr_decay_style == "WSD" and c.scheduler.lr_warmup_iters == 0
+        assert c.scheduler.lr_wsd_decay_style == "linear"
+        assert c.scheduler.lr_wsd_decay_iters == c.train.train_iters == 40_000_000_000 // (2048 * 4096)
+        assert c.checkpoint.pretrained_checkpoint == str(tmp_path / "pretrain_run" / "checkpoints")
     assert c.train.train_iters == c.scheduler.lr_decay_iters > 0
     if cfg.precision == "fp32":
         assert c.mixed_precision is None and not c.optimizer.bf16
@@ -290,9 +300,8 @@ def test_dry_run_prints_the_validated_container(
     assert proc.returncode == 0, proc.stderr[-3000:]
     container = yaml.safe_load(proc.stdout.split(f"# --- Megatron-Bridge ConfigContainer of {name}\n", 1)[1])
     assert container["optimizer"]["weight_decay"] == container["scheduler"]["start_weight_decay"] == 0.1
-    assert (
-        container["checkpoint"]["most_recent_k"] == 2 and container["scheduler"]["lr_decay_style"] == "cosine"
-    )
+    assert container["checkpoint"]["most_recent_k"] == 2
+    assert container["scheduler"]["lr_decay_style"] == ("constant" if name == "pretrain_900b" else "cosine")
     assert container["train"]["global_batch_size"] == (2048 if name == "pretrain_900b" else 128)
     if name == "pretrain_900b":
         assert (

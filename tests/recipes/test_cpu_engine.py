@@ -9,7 +9,7 @@ import pytest
 import torch
 from safetensors.torch import load_file
 
-from infir.config import resolve
+from infir.config import ConfigError, resolve
 from infir.recipes.cpu_engine import train
 from infir.recipes.registry import get_recipe
 
@@ -35,9 +35,9 @@ def test_loss_falls_and_metrics_written(pretrained):
     rows = [json.loads(x) for x in (result.run_dir / "metrics.jsonl").read_text().splitlines()]
     assert [r["step"] for r in rows] == list(range(1, 13))
     assert rows[-1]["tokens"] == 12 * cfg.train.global_batch_size * cfg.train.seq_length
-    # warmup (2 steps) then cosine decay to min_lr: the lr rises, then falls
+    # warmup (2 steps), then the paper's constant 1.4e-3 "throughout" pretraining (the decay is the anneal's)
     lrs = [r["lr"] for r in rows]
-    assert lrs[0] < lrs[1] and lrs[2] > lrs[-1] > 0
+    assert lrs[0] < lrs[1] == cfg.optim.lr and set(lrs[1:]) == {cfg.optim.lr}
 
 
 def test_export_loads_in_transformers(pretrained):
@@ -72,14 +72,14 @@ def test_kill_and_resume_is_bitwise_exact(tmp_path, blend_yaml, tokenizer_dir, p
     assert all(torch.equal(w1[k], w2[k]) for k in w1)
 
 
-def test_anneal_starts_from_pretrain_export(tmp_path, blend_yaml, tokenizer_dir, pretrained):
+def test_anneal_starts_from_pretrain_weights(tmp_path, blend_yaml, tokenizer_dir, pretrained):
     _, pre = pretrained
     cfg = resolve(
         get_recipe("anneal_tiny"),
         overrides=[f"data.blend={blend_yaml}", f"data.tokenizer={tokenizer_dir}", f"checkpoint.dir={tmp_path}",
-                   f"init.path={pre.export_dir}", "train.train_steps=3"],
+                   f"init.path={pre.run_dir}", "train.train_steps=3"],
     )  # fmt: skip
-    assert cfg.stage == "anneal" and cfg.init.kind == "hf"
+    assert cfg.stage == "anneal" and cfg.init.kind == "checkpoint"
     result = train(cfg)
     # starts where pretraining ended, far below a fresh model's loss (~log(vocab) = 6)
     assert result.losses[0] < pre.losses[0] * 0.85
@@ -208,3 +208,68 @@ def test_lr_schedule_warmup_and_min_lr_floor_exactly(style, tmp_path, blend_yaml
     assert f(4) == pytest.approx(1.0)  # decay starts from the peak
     assert f(20) == pytest.approx(0.1) and min(f(k) for k in range(0, 40)) == pytest.approx(0.1)
     assert all(f(k) >= f(k + 1) for k in range(4, 25))  # monotone after warmup
+
+
+@pytest.mark.parametrize("shape", ["linear", "cosine", "1-sqrt"])
+def test_wsd_is_stable_then_decays_to_min_lr(shape, tmp_path, blend_yaml, tokenizer_dir):
+    """Warmup-stable-decay: the peak held until the last `decay_steps`, then `shape` down to min_lr exactly."""
+    import math
+
+    from infir.recipes.cpu_engine import lr_factor
+
+    cfg = tiny_pretrain(tmp_path, blend_yaml, tokenizer_dir, "schedule.style=wsd", "schedule.warmup_steps=2",
+                        "schedule.decay_steps=8", f"schedule.decay_style={shape}", "optim.lr=1e-3",
+                        "optim.min_lr=1e-4")  # fmt: skip
+    f = lr_factor(cfg, 20)
+    assert [f(k) for k in range(2, 12)] == [1.0] * 10  # stable until step 12 = 20 - 8
+    assert f(20) == pytest.approx(0.1) and all(f(k) > f(k + 1) for k in range(12, 20))
+    half = {"linear": 0.5, "cosine": 0.5, "1-sqrt": 1 - math.sqrt(0.5)}[shape]
+    assert f(16) == pytest.approx(0.1 + 0.9 * half)
+    with pytest.raises(ConfigError, match="decay_steps"):
+        tiny_pretrain(
+            tmp_path, blend_yaml, tokenizer_dir, "schedule.decay_steps=8"
+        )  # cosine has no such phase
+
+
+def test_anneal_continues_the_pretrain_adam_state_and_decays_without_warmup(tmp_path, pretrained):
+    """The paper: LR 1.4e-3 "throughout the training process", and in annealing "the model rapidly converges
+    due to the decay of the learning rate": anneal_tiny starts from pretrain's last checkpoint with its Adam
+    moments (step counts continue), no warmup (first step at the peak), linear decay to min_lr at its end."""
+    import torch
+
+    cfg_pre, pre = pretrained
+    cfg = resolve(get_recipe("anneal_tiny"), overrides=[f"data.blend={cfg_pre.data.blend}", f"data.tokenizer={cfg_pre.data.tokenizer}",
+                  f"init.path={pre.run_dir}", f"checkpoint.dir={tmp_path / 'anneal'}", "train.train_steps=4"])  # fmt: skip
+    assert cfg.init.kind == "checkpoint" and cfg.schedule.style == "wsd" and cfg.schedule.warmup_steps == 0
+    res = train(cfg)
+    lrs = [json.loads(x)["lr"] for x in (res.run_dir / "metrics.jsonl").read_text().splitlines()]
+    assert lrs[0] == cfg.optim.lr and lrs == sorted(lrs, reverse=True) and len(set(lrs)) == 4
+    state = torch.load(res.run_dir / "checkpoints" / "step_0000004" / "trainer_state.pt", weights_only=False)
+    pre_state = torch.load(
+        pre.run_dir / "checkpoints" / "step_0000012" / "trainer_state.pt", weights_only=False
+    )
+    steps = {int(v["step"]) for v in state["optimizer"]["state"].values()}
+    assert {int(v["step"]) for v in pre_state["optimizer"]["state"].values()} == {12} and steps == {16}
+    assert state["optimizer"]["param_groups"][0]["lr"] == pytest.approx(cfg.optim.min_lr)
+    assert state["step"] == 4  # its own step count: the LR schedule is the anneal's
+
+
+def test_dry_run_shows_and_plots_the_wsd_schedule_across_pretrain_and_anneal(tmp_path):
+    """`infir train anneal_40b --dry-run --plot`: no warmup, decay from the peak to min_lr, and the plot
+    draws pretrain_900b (constant after its warmup) followed by the anneal's decay."""
+    import subprocess
+    import sys
+
+    png = tmp_path / "lr.png"
+    proc = subprocess.run([sys.executable, "-m", "infir.cli", "train", "anneal_40b", "--dry-run", "--plot", str(png)],
+                          capture_output=True, text=True, timeout=120)  # fmt: skip
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    line = next(x for x in proc.stdout.splitlines() if x.startswith("# steps:"))
+    assert "warmup 0;" in line and "LR 0.0014 at step 1" in line and "0.00014 at the last step (wsd)" in line
+    assert png.stat().st_size > 10_000
+    from infir.recipes import schedule_view
+
+    anneal = get_recipe("anneal_40b")
+    assert schedule_view.previous_stage(anneal).name == "pretrain_900b"
+    pre = schedule_view.lr_curve(get_recipe("pretrain_900b"))
+    assert pre[2000:] == [1.4e-3] * (len(pre) - 2000)  # constant after warmup: no decay in pretraining
