@@ -2,8 +2,9 @@
 
 Megatron's BlendedDataset draws fixed-length sequences from each dataset in proportion to its weight, so a
 source's weight is its share of the budget's tokens; when a source holds fewer tokens than its share asks
-for, GPTDataset repeats it (epochs > 1). `build_blend` computes both, warns when a source would repeat
-more than `max_epochs` times, and splits a source's weight over its prefixes by their token counts.
+for, GPTDataset repeats it (epochs > 1). The paper trains one epoch, so `build_blend` refuses a source
+that would repeat unless the mixture marks it `allow_repeat: true` (and then warns beyond `max_epochs`),
+and splits a source's weight over its prefixes by their token counts.
 """
 
 from __future__ import annotations
@@ -26,6 +27,8 @@ class SourceSpec:
     share: float = field(metadata={"ge": 0})
     prefix: str | None = None  # a Megatron prefix (no .bin/.idx), absolute or relative to the counts file
     pattern: str | None = None  # a glob of .idx files: several tokenized parts forming one source
+    #: the paper trains one epoch: a source that would repeat is an error unless this says it may
+    allow_repeat: bool = False
     note: str = ""
 
     def validate(self) -> None:
@@ -38,6 +41,7 @@ class MixtureConfig:
     budget_tokens: int = field(metadata={"gt": 0})
     sources: dict[str, SourceSpec]
     name: str = ""
+    #: the most a source with `allow_repeat: true` may repeat before `infir mix` warns
     max_epochs: float = field(default=4.0, metadata={"gt": 0})
 
     def validate(self) -> None:
@@ -205,6 +209,13 @@ def build_blend(
         share = spec.share / total_share
         target = share * budget
         epochs = target / tokens
+        if epochs > 1 + 1e-9 and not spec.allow_repeat:
+            fail(
+                f"sources.{name}",
+                f"source {name!r} would repeat {epochs:.2f} epochs (its share {share:.4f} of {budget:,} tokens "
+                f"asks for {target:,.0f}, it has {tokens:,}); pretrain and anneal are one epoch: lower its "
+                "share or the budget, add data, or set allow_repeat: true for it",
+            )
         if epochs > mixture.max_epochs:
             warnings.append(
                 f"source {name!r} would repeat {epochs:.2f} epochs (> max_epochs {mixture.max_epochs:g}): "

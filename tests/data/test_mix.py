@@ -13,9 +13,9 @@ from infir.data.mix import Blend, MixtureConfig, build_blend, load_mixture
 from infir.data.tokenize import tokenize_shards
 
 
-def mixture(**shares) -> MixtureConfig:
+def mixture(repeat: bool = True, **shares) -> MixtureConfig:
     return from_dict(MixtureConfig, {"budget_tokens": 1000, "max_epochs": 2, "sources": {
-        k: {"share": v} for k, v in shares.items()}})  # fmt: skip
+        k: {"share": v, "allow_repeat": repeat} for k, v in shares.items()}})  # fmt: skip
 
 
 COUNTS = {
@@ -33,6 +33,16 @@ def test_weights_epochs_and_warning(tmp_path):
     assert len(too_many) == 1 and "'code' would repeat 2.50 epochs (> max_epochs 2)" in too_many[0]
     smaller = build_blend(mixture(web=3, code=1), COUNTS, budget=400, counts_dir=tmp_path)
     assert smaller.budget_tokens == 400 and not [w for w in smaller.warnings if "repeat" in w]
+
+
+def test_one_epoch_a_source_may_repeat_only_when_the_mixture_says_so(tmp_path):
+    """The paper: pretraining and annealing are "one epoch" over their data. A source whose share of the
+    budget needs more tokens than it has is an error naming it, unless it is marked allow_repeat: true."""
+    with pytest.raises(ConfigError, match=r"sources\.web: source 'web' would repeat 1\.88 epochs.*allow_repeat"):
+        build_blend(mixture(repeat=False, web=3, code=1), COUNTS, counts_dir=tmp_path)
+    web_only = build_blend(mixture(repeat=False, web=3, code=1), COUNTS, budget=400, counts_dir=tmp_path)
+    assert max(web_only.epochs.values()) <= 1  # fits in one epoch: no error, no warning
+    assert not [w for w in web_only.warnings if "repeat" in w]
 
 
 def test_mix_errors_name_the_source():
