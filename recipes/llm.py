@@ -106,7 +106,7 @@ def anneal_40b() -> TrainConfig:
 
 @register_recipe()
 def sft() -> TrainConfig:
-    """Instruction SFT: Llama 3 chat template, prompt masked, packed, 4 epochs, 2e-5, batch 128, cosine."""
+    """Instruction SFT: Llama 3 chat template, prompt masked, 4 epochs, 2e-5, batch 128 samples, cosine."""
     return _sft_base("sft")
 
 

@@ -47,6 +47,15 @@ def summary(cfg: TrainConfig) -> list[str]:
             "# sft: " + ("packed: each sequence holds several chats, so a step sees more than "
                          f"{t.global_batch_size} samples" if packed else f"unpacked: {t.global_batch_size} chats per step")
         )  # fmt: skip
+        records = _count_records(cfg.data.sft_files)
+        if records is not None and not packed:
+            per_epoch = -(-records // t.global_batch_size)
+            lines.append(f"# sft data: {records:,} chats -> {per_epoch:,} steps per epoch, "
+                         f"{per_epoch * (t.epochs or 1):,} steps for {t.epochs or 1} epoch(s)")  # fmt: skip
+        elif records is not None:
+            lines.append(
+                f"# sft data: {records:,} chats; packed steps are counted when the data is tokenized"
+            )
     curve = lr_curve(cfg)
     if curve is None:
         lines.append(f"# steps: {t.epochs} epoch(s) over the data (counted when the data is read)")
@@ -55,6 +64,18 @@ def summary(cfg: TrainConfig) -> list[str]:
     lines.append(f"# steps: {len(curve):,}; warmup {warmup:,}; LR {curve[0]:.3g} at step 1, peak {max(curve):.3g}, "
                  f"{curve[len(curve) // 2]:.3g} mid-run, {curve[-1]:.3g} at the last step ({s.style})")  # fmt: skip
     return lines
+
+
+def _count_records(files: list[str]) -> int | None:
+    """Non-blank lines of the SFT files (one chat each), or None when a file is not here (a dry run on a
+    machine without the data)."""
+    if not files or not all(Path(f).is_file() for f in files):
+        return None
+    n = 0
+    for f in files:
+        with open(f, "rb") as fh:
+            n += sum(1 for line in fh if line.strip())
+    return n
 
 
 def plot(cfg: TrainConfig, png: str | Path) -> Path:

@@ -75,7 +75,7 @@ CASES = {
     "pretrain_900b_from_hf": ["init.kind=hf"],
     "anneal_40b": [],
     "sft": [],
-    "sft_unpacked": ["sft.packing=false"],
+    "sft_packed": ["sft.packing=true"],
     "sft_long_cot": [],
 }
 
@@ -84,7 +84,7 @@ CASES = {
 def test_every_recipe_builds_and_validates_at_64_gpus(
     case, tmp_path, blend_yaml, tokenizer_dir, hf_model, sft_jsonl
 ):
-    name = case.split("_fp")[0].removesuffix("_from_hf").removesuffix("_unpacked")
+    name = case.split("_fp")[0].removesuffix("_from_hf").removesuffix("_packed")
     extra = CASES[case] + ([f"init.path={hf_model}"] if case.endswith("_from_hf") else [])
     cfg = _recipe(name, tmp_path, blend_yaml, tokenizer_dir, hf_model, sft_jsonl, *extra)
     c = _validated(cfg)
@@ -251,7 +251,16 @@ def test_packed_sft_dataset_builds_through_bridge(tmp_path, blend_yaml, tokenize
     from megatron.bridge.data.utils import get_dataset_provider
     from megatron.bridge.training.tokenizers.tokenizer import build_tokenizer
 
-    cfg = _recipe("sft", tmp_path, blend_yaml, tokenizer_dir, hf_model, sft_jsonl, "train.seq_length=256")
+    cfg = _recipe(
+        "sft",
+        tmp_path,
+        blend_yaml,
+        tokenizer_dir,
+        hf_model,
+        sft_jsonl,
+        "train.seq_length=256",
+        "sft.packing=true",
+    )
     c = _validated(cfg)
     assert c.dataset.packed_sequence_specs.packed_sequence_size == 256
     c.dataset.num_workers = 0

@@ -60,7 +60,7 @@ def test_generation_template_marks_exactly_the_cpu_engines_trained_tokens(tokeni
 def test_sft_staging_writes_chat_jsonl_and_the_marked_tokenizer(tmp_path, sft_jsonl, tokenizer_dir):
     from transformers import AutoTokenizer
 
-    cfg = _sft(tmp_path, sft_jsonl, tokenizer_dir)
+    cfg = _sft(tmp_path, sft_jsonl, tokenizer_dir, "sft.packing=true")
     staged = bridge_sft.stage(cfg)
     root = bridge_sft.data_root(cfg)
     rows = [json.loads(x) for x in (root / "training.jsonl").open()]
@@ -74,7 +74,7 @@ def test_sft_staging_writes_chat_jsonl_and_the_marked_tokenizer(tmp_path, sft_js
     # steps count packs (24 short chats in a few 256-token rows), x 4 epochs / global batch 4
     assert 1 <= staged["sequences"] < 24
     assert bridge_sft.train_iters(cfg, staged["sequences"]) == staged["sequences"] * 4 // 4
-    unpacked = _sft(tmp_path, sft_jsonl, tokenizer_dir, "sft.packing=false")
+    unpacked = _sft(tmp_path, sft_jsonl, tokenizer_dir)  # the default: one chat per row (batch = samples)
     assert bridge_sft.stage(unpacked)["sequences"] == 24  # a changed setting restages
 
 

@@ -41,7 +41,9 @@ def test_paper_hyperparameters():
     for cfg in (pre, ann):
         assert (cfg.optim.lr, cfg.train.global_batch_size, cfg.train.seq_length) == (1.4e-3, 2048, 4096)
     assert pre.train.train_tokens == 900e9 and pre.train.steps() == 107_288
-    assert ann.train.train_tokens == 40e9 and ann.init.kind == "hf" and "pretrain_900b" in ann.init.path
+    assert (
+        ann.train.train_tokens == 40e9 and ann.init.kind == "checkpoint" and "pretrain_900b" in ann.init.path
+    )
     assert (sft.optim.lr, sft.train.global_batch_size, sft.train.epochs, sft.train.seq_length) == (
         2e-5,
         128,
@@ -49,7 +51,11 @@ def test_paper_hyperparameters():
         4096,
     )
     assert (sft.schedule.style, sft.schedule.warmup_ratio, sft.sft.mask_prompt, sft.sft.packing) == (
-        "cosine", 0.1, True, True)  # fmt: skip
+        "cosine",
+        0.1,
+        True,
+        False,
+    )  # fmt: skip  (unpacked: the paper's batch 128 counts samples)
     assert pre.parallel.use_distributed_optimizer and pre.parallel.overlap_grad_reduce
     assert pre.parallel.overlap_param_gather and "Megatron-Bridge" in pre.notes
 
@@ -100,3 +106,19 @@ def test_cli_list_and_dry_run(tmp_path):
     for f in ["pretrain_fp8.yaml", "pretrain_from_hf.yaml", "tiny_cpu.yaml"]:
         base = "pretrain_tiny" if f == "tiny_cpu.yaml" else "pretrain_900b"
         assert runner.invoke(app, [base, "-c", str(CONF / f), "--dry-run"]).exit_code == 0
+
+
+def test_sft_batch_counts_samples_and_the_dry_run_says_how_many_steps(tmp_path):
+    """The paper's SFT "batch size 128" is 128 samples: unpacked by default (packing would put several
+    samples in each of the 128 rows), and the dry run prints samples per step and steps per epoch."""
+    import json
+    import subprocess
+    import sys
+
+    data = tmp_path / "chat.jsonl"
+    data.write_text("".join(json.dumps({"prompt": f"q{i}", "response": f"a{i}"}) + "\n" for i in range(300)))
+    proc = subprocess.run([sys.executable, "-m", "infir.cli", "train", "sft", "--dry-run", f"data.sft_files=[{data}]"],
+                          capture_output=True, text=True, timeout=120)  # fmt: skip
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert "# sft: unpacked: 128 chats per step" in proc.stdout
+    assert "# sft data: 300 chats -> 3 steps per epoch, 12 steps for 4 epoch(s)" in proc.stdout

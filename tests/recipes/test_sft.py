@@ -66,7 +66,7 @@ def test_prompt_logits_do_not_change_the_loss(tmp_path, tokenizer_dir, sft_jsonl
 def test_packed_samples_do_not_attend_to_each_other(tmp_path, tokenizer_dir, sft_jsonl, attention):
     """Whatever attention implementation runs (eager adds the mask to the scores), a packed sample's logits
     are those it gets alone."""
-    cfg = sft_cfg(tmp_path, tokenizer_dir, sft_jsonl)
+    cfg = sft_cfg(tmp_path, tokenizer_dir, sft_jsonl, "sft.packing=true")
     tok = AutoTokenizer.from_pretrained(str(tokenizer_dir))
     stream = SFTStream(cfg, tok, epochs=1)
     k = max(range(len(stream.packs)), key=lambda j: stream.packs[j].segment_ids.max())
