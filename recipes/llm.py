@@ -87,8 +87,15 @@ def _tiny(cfg: TrainConfig, name: str, **train: int) -> TrainConfig:
 
 @register_recipe()
 def pretrain_900b() -> TrainConfig:
-    """900B tokens, 1 epoch, from scratch (or `init.kind=hf` for the continual-pretraining variant)."""
-    return _pretrain_base("pretrain_900b", 900_000_000_000)
+    """900B tokens, 1 epoch, continuing Llama-3.2-1B (InfiR-1B-Base's model card): init.path = its local copy."""
+    cfg = _pretrain_base("pretrain_900b", 900_000_000_000)
+    return dataclasses.replace(cfg, init=InitConfig(kind="hf", path="models/Llama-3.2-1B"))
+
+
+@register_recipe()
+def pretrain_900b_scratch() -> TrainConfig:
+    """900B tokens, 1 epoch, from random init with the Llama-3.2-1B architecture (the paper's text)."""
+    return _pretrain_base("pretrain_900b_scratch", 900_000_000_000)
 
 
 @register_recipe()
@@ -120,7 +127,7 @@ def sft_long_cot() -> TrainConfig:
 @register_recipe()
 def pretrain_tiny() -> TrainConfig:
     """pretrain_900b at toy scale on the CPU engine (30 steps of 8 x 64 tokens)."""
-    return _tiny(pretrain_900b(), "pretrain_tiny", train_steps=30)
+    return _tiny(pretrain_900b_scratch(), "pretrain_tiny", train_steps=30)
 
 
 @register_recipe()

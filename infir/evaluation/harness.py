@@ -2,9 +2,10 @@
 
 lm-eval's own task YAMLs download from the hub; here each task is a config dict with `dataset_path: json`
 and `dataset_kwargs.data_files` pointing at local JSONL (a `test` split and a `train` split for the few-shot
-examples), prompts and metrics as in lm-eval's standard tasks. Few-shot counts follow RECIPE.md section 6:
-MATH 4-shot, MMLU 5-shot, MBPP 3-shot; GSM8K is lm-eval's 8-shot chain-of-thought task (`gsm8k_cot`), read
-from lm-eval's own YAML (`LM_EVAL_YAML`), as MMLU's template is (mmlu.py).
+examples), prompts and metrics as in lm-eval's standard tasks. The paper gives no few-shot counts (only
+"MBPP 3-shot" beside Table 1's EvalPlus column), so these are the standard ones, ours to choose: MATH 4-shot
+(Minerva), MMLU 5-shot, MBPP 3-shot, GSM8K lm-eval's 8-shot chain-of-thought task (`gsm8k_cot`), read from
+lm-eval's own YAML (`LM_EVAL_YAML`), as MMLU's template is (mmlu.py).
 MBPP needs execution, so its generations (lm-eval `predict_only`) are run in our sandbox (codeexec.py).
 """
 

@@ -72,7 +72,7 @@ CASES = {
     "pretrain_900b": [],
     "pretrain_900b_fp8": ["precision=fp8"],
     "pretrain_900b_fp32": ["precision=fp32"],
-    "pretrain_900b_from_hf": ["init.kind=hf"],
+    "pretrain_900b_scratch": [],
     "anneal_40b": [],
     "sft": [],
     "sft_packed": ["sft.packing=true"],
@@ -84,8 +84,8 @@ CASES = {
 def test_every_recipe_builds_and_validates_at_64_gpus(
     case, tmp_path, blend_yaml, tokenizer_dir, hf_model, sft_jsonl
 ):
-    name = case.split("_fp")[0].removesuffix("_from_hf").removesuffix("_packed")
-    extra = CASES[case] + ([f"init.path={hf_model}"] if case.endswith("_from_hf") else [])
+    name = case.split("_fp")[0].removesuffix("_packed")
+    extra = CASES[case]
     cfg = _recipe(name, tmp_path, blend_yaml, tokenizer_dir, hf_model, sft_jsonl, *extra)
     c = _validated(cfg)
     assert c.data_parallel_size == WORLD
@@ -94,7 +94,7 @@ def test_every_recipe_builds_and_validates_at_64_gpus(
     assert c.checkpoint.most_recent_k == cfg.checkpoint.keep_last
     assert c.checkpoint.save.startswith("/") and (c.checkpoint.load or "/").startswith("/")
     assert c.scheduler.lr_decay_style == bridge.SCHEDULE_STYLE[cfg.schedule.style]
-    if name == "pretrain_900b":  # the paper's LR "throughout": warmup, then constant (no decay)
+    if name.startswith("pretrain_900b"):  # the paper's LR "throughout": warmup, then constant (no decay)
         assert c.scheduler.lr_decay_style == "constant" and c.scheduler.lr_warmup_iters == 2000
     if name == "anneal_40b":  # warmup-stable-decay's decay: no warmup, linear to min_lr over every step
         assert c.scheduler.lr_decay_style == "WSD" and c.scheduler.lr_warmup_iters == 0
@@ -176,7 +176,7 @@ def test_values_land_where_field_map_says(tmp_path, blend_yaml, tokenizer_dir, h
             "train.micro_batch_size=2", "train.seq_length=2048", "train.log_interval=7", "parallel.tp=2",
             "checkpoint.save_interval=333", "checkpoint.keep_last=5", "seed=77", "model.norm_eps=1e-6",
             "model.rope_theta=10000.0", "schedule.style=linear", "schedule.warmup_steps=123"]  # fmt: skip
-    cfg = _recipe("pretrain_900b", tmp_path, blend_yaml, tokenizer_dir, hf_model, sft_jsonl, *over)
+    cfg = _recipe("pretrain_900b_scratch", tmp_path, blend_yaml, tokenizer_dir, hf_model, sft_jsonl, *over)
     c = _validated(cfg)
     flat = {f: _get(cfg, f) for f in bridge.FIELD_MAP if not f.startswith(("data.", "sft.", "train.train_"))}
     checks = {
@@ -288,7 +288,7 @@ def test_sft_stages_once_and_other_ranks_reuse_it(
     assert 1 <= first["sequences"] <= first["records"] == len(sft_jsonl.read_text().splitlines())
 
 
-@pytest.mark.parametrize("name", ["pretrain_900b", "sft"])
+@pytest.mark.parametrize("name", ["pretrain_900b_scratch", "sft"])
 def test_dry_run_prints_the_validated_container(
     name, tmp_path, blend_yaml, tokenizer_dir, hf_model, sft_jsonl, monkeypatch
 ):
@@ -310,9 +310,9 @@ def test_dry_run_prints_the_validated_container(
     container = yaml.safe_load(proc.stdout.split(f"# --- Megatron-Bridge ConfigContainer of {name}\n", 1)[1])
     assert container["optimizer"]["weight_decay"] == container["scheduler"]["start_weight_decay"] == 0.1
     assert container["checkpoint"]["most_recent_k"] == 2
-    assert container["scheduler"]["lr_decay_style"] == ("constant" if name == "pretrain_900b" else "cosine")
-    assert container["train"]["global_batch_size"] == (2048 if name == "pretrain_900b" else 128)
-    if name == "pretrain_900b":
+    assert container["scheduler"]["lr_decay_style"] == ("constant" if name.startswith("pretrain") else "cosine")
+    assert container["train"]["global_batch_size"] == (2048 if name.startswith("pretrain") else 128)
+    if name.startswith("pretrain"):
         assert (
             container["model"]["rope_scaling"] is True and container["model"]["rope_scaling_factor"] == 32.0
         )

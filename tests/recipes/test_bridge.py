@@ -130,7 +130,7 @@ def test_every_train_config_field_is_mapped_or_says_why_not():
 )
 def test_megatron_recipe_without_bridge_is_one_line(tmp_path, tokenizer_dir):
     proc = subprocess.run(
-        [sys.executable, "-m", "infir.cli", "train", "pretrain_900b", f"data.tokenizer={tokenizer_dir}",
+        [sys.executable, "-m", "infir.cli", "train", "pretrain_900b_scratch", f"data.tokenizer={tokenizer_dir}",
          f"checkpoint.dir={tmp_path / 'run'}"],  # fmt: skip
         capture_output=True, text=True, timeout=120, env={**os.environ, "HF_HUB_OFFLINE": "1"},
     )  # fmt: skip
@@ -140,7 +140,7 @@ def test_megatron_recipe_without_bridge_is_one_line(tmp_path, tokenizer_dir):
     assert (
         "NVIDIA container" in lines[0]
         and "*_tiny" in lines[0]
-        and lines[0].startswith("config error: engine: pretrain_900b")
+        and lines[0].startswith("config error: engine: pretrain_900b_scratch")
     )
 
 
@@ -148,7 +148,7 @@ def test_export_reference_is_the_recipe_architecture(tokenizer_dir, tmp_path):
     # the folder AutoBridge exports a from-scratch pretrain into: config + tokenizer, loadable by transformers
     from transformers import AutoConfig, AutoTokenizer
 
-    cfg = resolve(get_recipe("pretrain_900b"), overrides=[f"data.tokenizer={tokenizer_dir}",
+    cfg = resolve(get_recipe("pretrain_900b_scratch"), overrides=[f"data.tokenizer={tokenizer_dir}",
                                                            f"checkpoint.dir={tmp_path}"])  # fmt: skip
     ref = bridge.export_reference(cfg)
     config = AutoConfig.from_pretrained(ref, local_files_only=True)

@@ -14,7 +14,7 @@ from infir.recipes.engines import resolve_engine
 from infir.recipes.registry import get_recipe, recipes
 
 CONF = Path(__file__).resolve().parents[2] / "conf" / "recipes"
-LLM = ["pretrain_900b", "anneal_40b", "sft", "sft_long_cot"]
+LLM = ["pretrain_900b", "pretrain_900b_scratch", "anneal_40b", "sft", "sft_long_cot"]
 
 
 @pytest.mark.parametrize("name", LLM + [f"{n}_tiny" for n in ["pretrain", "anneal", "sft", "sft_long_cot"]])
