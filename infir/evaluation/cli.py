@@ -156,7 +156,14 @@ def _compare_paper(table: str, result_dirs: tuple[str, ...], out_png: str, dry_r
 
 @app.command("build-valset")
 @click.argument("inputs", nargs=-1, required=True)
-@click.option("--model", "model", required=True, help="LM (HF dir) that ranks the texts by NLL.")
+@click.option(
+    "--model",
+    "model",
+    required=True,
+    multiple=True,
+    help="LM (HF dir) that ranks the texts by NLL; repeat it for several (a text is dropped only when "
+    "it is in the worst fraction of every model's ranking).",
+)
 @click.option("--out", required=True, help="Output JSONL of kept texts (dropped ones go to *.dropped.jsonl).")
 @click.option("--drop-fraction", default=0.2, show_default=True, type=click.FloatRange(0.0, 0.99))
 @click.option("--seq-len", default=1024, show_default=True, type=int)
@@ -164,14 +171,14 @@ def _compare_paper(table: str, result_dirs: tuple[str, ...], out_png: str, dry_r
 @click.option("--dry-run", is_flag=True, help="Print the resolved settings and exit.")
 def build_valset_cmd(inputs, model, out, drop_fraction, seq_len, max_docs, dry_run) -> None:
     """Build the web validation set: drop the texts the given LM ranks worst (highest NLL per token)."""
-    settings = {"inputs": list(inputs), "model": model, "out": out, "drop_fraction": drop_fraction,
+    settings = {"inputs": list(inputs), "model": list(model), "out": out, "drop_fraction": drop_fraction,
                 "seq_len": seq_len, "max_docs": max_docs}  # fmt: skip
     if dry_run:
         click.echo(dump_yaml_plain(settings), nl=False)
         return
     from infir.evaluation.valset import build_valset
 
-    summary = build_valset(list(inputs), model, out, drop_fraction, seq_len=seq_len, max_docs=max_docs)
+    summary = build_valset(list(inputs), list(model), out, drop_fraction, seq_len=seq_len, max_docs=max_docs)
     click.echo(json.dumps(summary, indent=2))
 
 

@@ -1,8 +1,11 @@
 """Web validation-set builder (issue 3, RECIPE.md section 3).
 
-The recall metric is measured on a web sample from which an existing LM's worst-ranked texts are dropped
-first: the texts with the highest per-token NLL (bottom 20% by default) are mostly meaningless (boilerplate
-lists, garbled encodings, random strings), and they would dominate a validation NLL.
+The recall metric is measured on a web sample from which meaningless texts (boilerplate lists, garbled
+encodings, random strings) are dropped first; they would dominate a validation NLL. The paper: "we use
+existing large language models to calculate the NLL ... rank them separately. When a text ranks in the
+bottom 20% across all rankings ... discard it". So each model ranks the texts by per-token NLL on its own,
+and a text is dropped only when it is among the worst `drop_fraction` of every model's ranking (with one
+model, simply its worst 20%).
 """
 
 from __future__ import annotations
@@ -16,9 +19,20 @@ from infir.evaluation.model import load_lm
 from infir.evaluation.nll import read_jsonl, score_texts
 
 
+def worst_in_every_ranking(per_token_nll: list[np.ndarray], drop_fraction: float) -> np.ndarray:
+    """Boolean mask of the texts among the `drop_fraction` highest per-token NLLs of EVERY model."""
+    n_drop = int(round(drop_fraction * len(per_token_nll[0])))
+    mask = np.ones(len(per_token_nll[0]), dtype=bool)
+    for nll in per_token_nll:
+        worst = np.zeros(len(nll), dtype=bool)
+        worst[np.argsort(-nll, kind="stable")[:n_drop]] = True  # stable: ties keep input order
+        mask &= worst
+    return mask
+
+
 def build_valset(
     inputs: str | Path | list[str | Path],
-    model_path: str | Path,
+    model_path: str | Path | list[str | Path],
     out: str | Path,
     drop_fraction: float = 0.2,
     field: str = "text",
@@ -26,10 +40,11 @@ def build_valset(
     batch_size: int = 8,
     max_docs: int | None = None,
 ) -> dict:
-    """Score every text's per-token NLL with the LM at `model_path`, drop the worst `drop_fraction`.
+    """Score every text's per-token NLL with each LM in `model_path` (one or several), drop the texts in
+    the worst `drop_fraction` of every model's ranking.
 
-    Writes `out` (kept records, JSONL, each with `valset_nll` added) and `<out stem>.dropped.jsonl`
-    beside it (the dropped ones, with scores). Returns a summary dict.
+    Writes `out` (kept records, JSONL, each with `valset_nll`: one score per model, a float for one
+    model) and `<out stem>.dropped.jsonl` beside it (the dropped ones, with scores). Returns a summary.
     """
     if not 0.0 <= drop_fraction < 1.0:
         raise ValueError(f"drop_fraction must be in [0, 1), got {drop_fraction}")
@@ -41,27 +56,30 @@ def build_valset(
             break
     if not records:
         raise ValueError(f"{paths}: no documents")
-    lm = load_lm(model_path)
-    scores = score_texts(lm, [r[field] for r in records], seq_len, batch_size)
-    per_tok = np.array([s / max(c, 1) for s, c in scores])
-    n_drop = int(round(drop_fraction * len(records)))
-    # Stable argsort from the highest NLL: the first n_drop are the worst texts.
-    worst = np.argsort(-per_tok, kind="stable")[:n_drop]
-    dropped = np.zeros(len(records), dtype=bool)
-    dropped[worst] = True
+    models = model_path if isinstance(model_path, list) else [model_path]
+    rankings = []
+    for m in models:
+        scores = score_texts(load_lm(m), [r[field] for r in records], seq_len, batch_size)
+        rankings.append(np.array([s / max(c, 1) for s, c in scores]))
+    dropped = worst_in_every_ranking(rankings, drop_fraction)
+    per_tok = rankings[0]
+    n_drop = int(dropped.sum())
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
     dropped_path = out.with_name(out.stem + ".dropped.jsonl")
     with out.open("w") as keep_fh, dropped_path.open("w") as drop_fh:
-        for rec, nll, is_dropped in zip(records, per_tok, dropped):
+        for i, (rec, nll, is_dropped) in enumerate(zip(records, per_tok, dropped)):
             rec = {k: v for k, v in rec.items() if k != "_where"}
-            rec["valset_nll"] = round(float(nll), 6)
+            rec["valset_nll"] = (
+                round(float(nll), 6) if len(models) == 1 else [round(float(r[i]), 6) for r in rankings]
+            )
             (drop_fh if is_dropped else keep_fh).write(json.dumps(rec, ensure_ascii=False) + "\n")
-    threshold = float(per_tok[worst].min()) if n_drop else float("inf")
+    threshold = float(per_tok[dropped].min()) if n_drop else float("inf")
     summary = {
         "docs": len(records),
         "kept": int((~dropped).sum()),
         "dropped": int(n_drop),
+        "models": [str(m) for m in models],
         "drop_threshold_nll": threshold,
         "kept_mean_nll": float(per_tok[~dropped].mean()),
         "dropped_mean_nll": float(per_tok[dropped].mean()) if n_drop else None,

@@ -310,7 +310,9 @@ def test_dry_run_prints_the_validated_container(
     container = yaml.safe_load(proc.stdout.split(f"# --- Megatron-Bridge ConfigContainer of {name}\n", 1)[1])
     assert container["optimizer"]["weight_decay"] == container["scheduler"]["start_weight_decay"] == 0.1
     assert container["checkpoint"]["most_recent_k"] == 2
-    assert container["scheduler"]["lr_decay_style"] == ("constant" if name.startswith("pretrain") else "cosine")
+    assert container["scheduler"]["lr_decay_style"] == (
+        "constant" if name.startswith("pretrain") else "cosine"
+    )
     assert container["train"]["global_batch_size"] == (2048 if name.startswith("pretrain") else 128)
     if name.startswith("pretrain"):
         assert (

@@ -252,3 +252,34 @@ def test_bad_eval_input_is_one_line_through_the_cli(tiny_model, tmp_path):
         lines = proc.stderr.strip().splitlines()
         assert proc.returncode == 2 and len(lines) == 1 and message in lines[0], (name, proc.stderr[-1500:])
         assert not out.exists() or not any(out.iterdir()), name  # nothing half-written
+
+
+def test_valset_drops_only_what_every_model_ranks_worst(tiny_model, tmp_path):
+    """The paper: the texts are ranked "separately" by several LLMs, and "when a text ranks in the bottom 20%
+    across all rankings" it is discarded: a text worst for one model but not for another stays."""
+    import torch
+    from transformers import AutoModelForCausalLM
+
+    a = np.array([9.0, 8.0, 1.0, 1.0, 1.0, 1.0, 1.0, 1.0, 1.0, 1.0])  # worst 20%: texts 0, 1
+    b = np.array([9.0, 1.0, 8.0, 1.0, 1.0, 1.0, 1.0, 1.0, 1.0, 1.0])  # worst 20%: texts 0, 2
+    assert valset.worst_in_every_ranking([a, b], 0.2).tolist() == [True] + [False] * 9
+    assert valset.worst_in_every_ranking([a], 0.2).sum() == 2
+    # the trained model and an untrained one of the same shape rank the texts differently
+    other = tmp_path / "untrained"
+    torch.manual_seed(0)
+    model = AutoModelForCausalLM.from_pretrained(tiny_model)
+    AutoModelForCausalLM.from_config(model.config).save_pretrained(other)
+    (other / "tokenizer.json").write_bytes((Path(tiny_model) / "tokenizer.json").read_bytes())
+    for name in ("tokenizer_config.json", "special_tokens_map.json"):
+        if (Path(tiny_model) / name).is_file():
+            (other / name).write_bytes((Path(tiny_model) / name).read_bytes())
+    src = tmp_path / "web.jsonl"
+    texts = [json.loads(x)["text"][:300] for f in sorted(VALID.glob("*.jsonl")) for x in f.open()][:10]
+    src.write_text("".join(json.dumps({"id": f"d{i}", "text": t}) + "\n" for i, t in enumerate(texts)))
+    one = valset.build_valset(src, tiny_model, tmp_path / "one.jsonl", seq_len=64)
+    both = valset.build_valset(src, [tiny_model, other], tmp_path / "both.jsonl", seq_len=64)
+    dropped_one = {json.loads(x)["id"] for x in (tmp_path / "one.dropped.jsonl").read_text().splitlines()}
+    dropped_both = {json.loads(x)["id"] for x in (tmp_path / "both.dropped.jsonl").read_text().splitlines()}
+    assert one["dropped"] == 2 and dropped_both <= dropped_one and both["docs"] == 10
+    kept = [json.loads(x) for x in (tmp_path / "both.jsonl").read_text().splitlines()]
+    assert all(len(k["valset_nll"]) == 2 for k in kept)
