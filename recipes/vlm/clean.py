@@ -130,9 +130,15 @@ class CleanResult:
     seconds: float = 0.0
 
 
+#: a threshold that drops more than this share of the embedded pairs is refused without `force`: the
+#: paper's 0.5 drops under 5% of matched COCO pairs with its embedder; another embedder needs calibrating
+MAX_DROP_WITHOUT_FORCE = 0.5
+
+
 def clean_file(
-    src: str | Path, out: str | Path, embedder: Embedder, threshold: float = 0.5, batch_size: int = 64
-) -> CleanResult:
+    src: str | Path, out: str | Path, embedder: Embedder, threshold: float = 0.5, batch_size: int = 64,
+    force: bool = False,
+) -> CleanResult:  # fmt: skip
     from PIL import Image
 
     src, out = Path(src), Path(out)
@@ -185,6 +191,14 @@ def clean_file(
             f"({(i + len(chunk)) / (time.perf_counter() - t0):.0f} pairs/s)",
             flush=True,
         )
+    low = res.rejected.get("low_similarity", 0)
+    if res.similarities and low > MAX_DROP_WITHOUT_FORCE * len(res.similarities) and not force:
+        raise ConfigError(
+            "threshold",
+            f"{threshold} drops {low} of {len(res.similarities)} pairs ({low / len(res.similarities):.0%}): it was "
+            "calibrated for another embedder; set it with `infir vlm calibrate` (5th percentile of matched "
+            "pairs), or pass --force to keep it",
+        )
     res.kept = len(kept)
     (out / "kept.jsonl").write_text("".join(json.dumps(r) + "\n" for r in kept))
     (out / "rejects.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rejects))
@@ -199,6 +213,22 @@ def clean_file(
     }
     (out / "summary.json").write_text(json.dumps(summary, indent=1))
     return res
+
+
+def calibrate(src: str | Path, out: str | Path, embedder: Embedder, percentile: float = 5.0,
+              batch_size: int = 64) -> dict:  # fmt: skip
+    """The paper's calibration: embed pairs known to match (it used 2,500 COCO pairs) and put the cut where
+    `percentile`% of them fall below ("less than 5% ... lower than 0.5" for its embedder). Writes the
+    histogram with that line and calibration.json; returns the summary (its `threshold` is the value to use)."""
+    res = clean_file(src, Path(out) / "matched", embedder, threshold=-2.0, batch_size=batch_size)
+    if not res.similarities:
+        raise ConfigError("input", f"{src}: no readable image-text pair to calibrate on")
+    threshold = float(np.percentile(res.similarities, percentile))
+    summary = {"pairs": len(res.similarities), "percentile": percentile, "threshold": round(threshold, 4),
+               "below": int(sum(s < threshold for s in res.similarities)), "skipped": res.rejected}  # fmt: skip
+    plot_histogram(res.similarities, round(threshold, 4), Path(out) / "calibration_hist.png")
+    (Path(out) / "calibration.json").write_text(json.dumps(summary, indent=1))
+    return summary
 
 
 def plot_histogram(sims: list[float], threshold: float, path: Path) -> None:

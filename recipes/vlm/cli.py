@@ -25,6 +25,8 @@ class CleanConfig:
     #: RECIPE.md section 5: pairs whose image-text cosine similarity is below 0.5 are dropped
     threshold: float = field(default=0.5, metadata={"ge": -1, "le": 1})
     batch_size: int = field(default=64, metadata={"gt": 0})
+    #: keep a threshold that drops more than half the pairs (normally a sign it belongs to another embedder)
+    force: bool = False
 
 
 @app.command()
@@ -36,11 +38,12 @@ def clean(
     embedder: str = typer.Option(None, help="local CLIP/SigLIP model folder, or builtin:colour"),
     threshold: float = typer.Option(None, help="drop pairs with cosine similarity below this (default 0.5)"),
     batch_size: int = typer.Option(None, help="pairs embedded per batch"),
+    force: bool = typer.Option(None, "--force", help="keep a threshold that drops more than half the pairs"),
     dry_run: bool = typer.Option(False, "--dry-run", help="print the resolved config and exit"),
 ) -> None:
     """Drop image-text pairs whose embeddings disagree (cosine < threshold)."""
     options = {"input": input, "output": output, "embedder": embedder, "threshold": threshold,
-               "batch_size": batch_size}  # fmt: skip
+               "batch_size": batch_size, "force": force}  # fmt: skip
     given = [f"{k}={v}" for k, v in options.items() if v is not None]
     cfg = resolve(CleanConfig(), [config] if config else [], [*given, *(overrides or [])])
     # checked once every layer is applied (validate() runs per layer, and any layer may set these); a dry
@@ -58,11 +61,34 @@ def clean(
         )
     from infir.recipes.vlm.clean import clean_file, load_embedder
 
-    res = clean_file(cfg.input, cfg.output, load_embedder(cfg.embedder), cfg.threshold, cfg.batch_size)
+    res = clean_file(
+        cfg.input, cfg.output, load_embedder(cfg.embedder), cfg.threshold, cfg.batch_size, cfg.force
+    )
     typer.echo(f"{'pairs':<16}{res.total:>8}\n{'kept':<16}{res.kept:>8}")
     for reason, n in sorted(res.rejected.items()):
         typer.echo(f"{'- ' + reason:<16}{n:>8}")
     typer.echo(f"histogram: {Path(cfg.output) / 'similarity_hist.png'} ({res.seconds:.1f}s)")
+
+
+@app.command("calibrate")
+def calibrate_cmd(
+    input: Path = typer.Option(
+        ..., help="JSONL of image-text pairs known to match (the paper: 2,500 COCO pairs)"
+    ),
+    embedder: str = typer.Option(
+        ..., help="the local CLIP/SigLIP/Vista-style model folder cleaning will use"
+    ),
+    output: Path = typer.Option(..., help="folder for calibration.json and calibration_hist.png"),
+    percentile: float = typer.Option(
+        5.0, min=0.0, max=50.0, help="share of matched pairs to fall below the cut"
+    ),
+) -> None:
+    """Set the cleaning threshold for an embedder: the 5th percentile of matched pairs' similarity."""
+    from infir.recipes.vlm.clean import calibrate, load_embedder
+
+    s = calibrate(input, output, load_embedder(embedder), percentile)
+    typer.echo(f"{s['pairs']} matched pairs: {s['percentile']:g}% fall below {s['threshold']} -> "
+               f"`infir vlm clean threshold={s['threshold']} --embedder {embedder} ...` ({output / 'calibration_hist.png'})")  # fmt: skip
 
 
 @dataclass

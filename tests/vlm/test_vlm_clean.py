@@ -36,7 +36,7 @@ def pairs(tmp_path):
 
 def test_clean_drops_low_similarity_and_writes_histogram(pairs, tmp_path):
     out = tmp_path / "out"
-    res = clean_file(pairs, out, ColourEmbedder(), threshold=0.5)
+    res = clean_file(pairs, out, ColourEmbedder(), threshold=0.5, force=True)  # 3 of 5 dropped: forced
     kept = [json.loads(x) for x in (out / "kept.jsonl").read_text().splitlines()]
     assert [(r["image"], r["text"]) for r in kept] == [
         ("red.png", "a red square"),
@@ -119,7 +119,7 @@ def test_hf_dual_encoder_from_local_path(pairs, tmp_path):
     txts = emb.embed_texts(["a red square", "a blue square"])
     assert imgs.shape == (2, 8) and txts.shape == (2, 8) and np.isfinite(imgs).all()
     assert not np.allclose(txts[0], txts[1])
-    res = clean_file(pairs, tmp_path / "hf", emb, threshold=0.5)
+    res = clean_file(pairs, tmp_path / "hf", emb, threshold=0.5, force=True)  # random weights: may drop all
     # random weights: which pairs survive is arbitrary, but the split must follow the similarities exactly
     assert res.kept == sum(s >= 0.5 for s in res.similarities) and len(res.similarities) == 5
 
@@ -148,3 +148,35 @@ def test_clean_cli_yaml_layer_and_precedence(pairs, tmp_path):
     assert dry.exit_code == 0 and "# missing at run time: input" in dry.output
     missing = CliRunner().invoke(cli, ["clean", "--output", "o", "--embedder", "builtin:colour"])
     assert missing.exit_code != 0 and "input" in str(missing.exception or missing.output)
+
+
+def test_calibrate_sets_the_cut_at_the_5th_percentile_and_clean_refuses_a_foreign_threshold(tmp_path):
+    """The paper calibrated 0.5 for its embedder: "less than 5% of [2,500 COCO] image-text pairs have a
+    similarity lower than 0.5". `calibrate` puts the cut where 5% of matched pairs fall below for the embedder
+    in use; a threshold that drops more than half the pairs is refused (nothing written) without force."""
+    from typer.testing import CliRunner
+
+    from infir.config import ConfigError
+    from infir.recipes.vlm.cli import app
+
+    colours = {"red": (220, 30, 30), "blue": (30, 40, 220), "green": (30, 200, 40)}
+    rows = []
+    for i in range(40):  # matched pairs: the shade varies, the word is right
+        name = list(colours)[i % 3]
+        r, g, b = colours[name]
+        _square(tmp_path / f"m{i}.png", (r, g, b) if i % 10 else (120, 110, 100))  # every 10th: a dull one
+        rows.append({"image": f"m{i}.png", "text": f"a {name} square"})
+    matched = tmp_path / "matched.jsonl"
+    matched.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    res = CliRunner().invoke(app, ["calibrate", "--input", str(matched), "--embedder", "builtin:colour", "--output",
+                                   str(tmp_path / "cal")])  # fmt: skip
+    assert res.exit_code == 0, res.output
+    cal = json.loads((tmp_path / "cal" / "calibration.json").read_text())
+    assert cal["pairs"] == 40 and cal["below"] <= 2  # 5% of 40
+    assert (tmp_path / "cal" / "calibration_hist.png").stat().st_size > 2000
+    kept = clean_file(matched, tmp_path / "ok", ColourEmbedder(), threshold=cal["threshold"])
+    assert kept.kept >= 38  # the calibrated cut keeps ~95% of matched pairs
+    above_all = round(max(kept.similarities) + 0.01, 4)  # a cut from an embedder with another scale
+    with pytest.raises(ConfigError, match=r"threshold: .* drops 40 of 40 pairs.*infir vlm calibrate"):
+        clean_file(matched, tmp_path / "refused", ColourEmbedder(), threshold=above_all)
+    assert not (tmp_path / "refused" / "kept.jsonl").exists()
