@@ -45,30 +45,13 @@ class TrainResult:
 
 
 def lr_factor(cfg: TrainConfig, total_steps: int):
-    """Linear warmup from 0, then (Megatron's shapes) cosine/linear decay to min_lr at the last step,
-    constant, or WSD: constant, then `decay_steps` of decay (linear, cosine or 1-sqrt) ending at min_lr."""
+    """The recipe's schedule as a per-step factor of lr (recipes/schedule.py: warmup, then cosine/linear
+    decay to min_lr, constant, or warmup-stable-decay)."""
+    from infir.recipes.schedule import lr_multiplier
+
     s, o = cfg.schedule, cfg.optim
     warmup = s.warmup_steps if s.warmup_steps is not None else round((s.warmup_ratio or 0) * total_steps)
-    floor = o.min_lr / o.lr
-    shape = s.decay_style if s.style == "wsd" else s.style
-    decay_len = (s.decay_steps or total_steps - warmup) if s.style == "wsd" else total_steps - warmup
-    decay_start = total_steps - max(1, decay_len)
-
-    def factor(step: int) -> float:
-        if warmup and step < warmup:
-            return (step + 1) / warmup
-        if s.style == "constant" or step < decay_start:
-            return 1.0
-        frac = min(1.0, (step - decay_start) / max(1, total_steps - decay_start))
-        if shape == "cosine":
-            decay = 0.5 * (1 + math.cos(math.pi * frac))
-        elif shape == "1-sqrt":
-            decay = 1 - math.sqrt(frac)
-        else:
-            decay = 1 - frac
-        return floor + (1 - floor) * decay
-
-    return factor
+    return lr_multiplier(total_steps, warmup, s.style, o.min_lr / o.lr, s.decay_style, s.decay_steps)
 
 
 def hf_config(cfg: TrainConfig, tokenizer: Any) -> Any:

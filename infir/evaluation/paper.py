@@ -6,8 +6,9 @@ from pathlib import Path
 from typing import Any
 
 from infir.config import ConfigError, load_yaml
+from infir.paths import CONF_DIR
 
-TABLES = Path(__file__).resolve().parents[2] / "conf" / "paper" / "infir_tables.yaml"
+TABLES = CONF_DIR / "paper" / "infir_tables.yaml"
 
 
 def tables(path: Path = TABLES) -> dict[str, dict[str, Any]]:

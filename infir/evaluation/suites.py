@@ -9,8 +9,8 @@ from pathlib import Path
 from typing import Literal
 
 from infir.config import ConfigError, fail, load_yaml, resolve
+from infir.paths import REPO_ROOT as REPO
 
-REPO = Path(__file__).resolve().parents[2]
 CONF_DIR = REPO / "conf" / "eval"
 
 Kind = Literal[

@@ -8,7 +8,6 @@ starts from it. It also records, per part, whether its weights changed: a frozen
 from __future__ import annotations
 
 import json
-import math
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -16,6 +15,7 @@ from pathlib import Path
 import torch
 
 from infir.config import ConfigError, dump_yaml
+from infir.recipes.schedule import lr_multiplier
 from infir.recipes.vlm.config import VLMTrainConfig
 from infir.recipes.vlm.jsonl import iter_rows
 from infir.recipes.vlm.model_cpu import (
@@ -128,14 +128,8 @@ def train(cfg: VLMTrainConfig) -> TrainResult:
     params = [p for p in model.parameters() if p.requires_grad]
     o = cfg.optim
     opt = torch.optim.AdamW(params, lr=o.lr, betas=(o.beta1, o.beta2), weight_decay=o.weight_decay)
-    warmup = int(o.warmup_ratio * cfg.steps)
-
-    def lr_at(step: int) -> float:  # linear warmup then cosine to min_lr, as a factor of lr
-        if step < warmup:
-            return (step + 1) / warmup
-        t = (step - warmup) / max(1, cfg.steps - warmup)
-        return (o.min_lr + 0.5 * (o.lr - o.min_lr) * (1 + math.cos(math.pi * t))) / o.lr
-
+    # linear warmup, then cosine to min_lr: the LLM trainer's schedule function
+    lr_at = lr_multiplier(cfg.steps, int(o.warmup_ratio * cfg.steps), "cosine", o.min_lr / o.lr)
     sched = torch.optim.lr_scheduler.LambdaLR(opt, lr_at)
     g = torch.Generator().manual_seed(cfg.seed)
     accum = cfg.global_batch // cfg.micro_batch
