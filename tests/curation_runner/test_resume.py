@@ -80,3 +80,39 @@ def test_killed_run_resumes_byte_identical(tmp_path, workers):
         '"seconds"'
     )[0]
     assert b"exact_duplicate" in tree(ref)["rejects/shard-999.jsonl"]
+
+
+FIT_PIPELINE = """name: resume_fit
+batch_size: 50
+steps:
+  - {type: minhash_dedup, num_partitions: 4, bands: 10, rows: 2, threshold: 0.5}
+"""
+
+
+def test_killed_parallel_fit_resumes_byte_identical(tmp_path):
+    """SIGKILL while MinHash's per-shard signing runs on 2 workers (fanout.py): the rerun signs only the
+    shards without a store marker and the output equals a one-process run's, byte for byte."""
+    corpus = write_corpus(tmp_path / "in", n_shards=24, docs_per_shard=150)
+    yaml = tmp_path / "fit.yaml"
+    yaml.write_text(FIT_PIPELINE)
+    ref = tmp_path / "ref"
+    proc = curate(yaml, corpus, ref)
+    assert proc.wait(timeout=300) == 0, proc.stdout.read()
+
+    out = tmp_path / "killed"
+    proc = curate(yaml, corpus, out, workers=2)
+    signed = out / "_state" / "global" / "minhash_dedup" / "minhash_dedup" / "shards"
+    deadline = time.time() + 120
+    while time.time() < deadline and len(list(signed.glob("*.done"))) < 3:
+        time.sleep(0.005)
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait()
+    done_at_kill = len(list(signed.glob("*.done")))
+    assert 3 <= done_at_kill < 24, f"the kill must land inside the fit ({done_at_kill} shards signed)"
+    assert not (out / "kept").exists()
+
+    proc = curate(yaml, corpus, out, workers=2)
+    log = proc.communicate(timeout=300)[0]
+    assert proc.returncode == 0, log
+    assert log.count("done earlier, skipped") >= done_at_kill  # the signed shards were not signed again
+    assert tree(out) == tree(ref) and len(tree(ref)) == 48
