@@ -27,6 +27,17 @@ class FanOut:
     ray: bool = False
 
 
+def _die_with_driver() -> None:
+    """A killed driver takes its workers with it (no orphan finishing a shard behind a rerun's back)."""
+    import ctypes
+    import signal
+
+    try:
+        ctypes.CDLL(None).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+    except (OSError, AttributeError):
+        pass
+
+
 def _call(i: int) -> tuple[int, Any]:
     return i, _FN[0](i)
 
@@ -41,8 +52,6 @@ def fan_out(fn: Callable[[int], Any], n: int, where: FanOut | None = None) -> It
         for i in range(n):
             yield i, fn(i)
         return
-    from infir.curation.executors.pool import _die_with_driver
-
     _FN[:] = [fn]
     try:
         with mp.get_context("fork").Pool(min(where.workers, n), initializer=_die_with_driver) as pool:

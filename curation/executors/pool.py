@@ -13,13 +13,9 @@ Ray executor is the multi-node path.
 
 from __future__ import annotations
 
-import multiprocessing as mp
 import sys
 import time
 from collections.abc import Sequence
-from typing import Any
-
-_PHASE: dict[str, Any] = {}  # the phase a forked worker runs (set in the driver just before the fork)
 
 
 def process_shard(layout, phase, cfg, shard) -> tuple[str, int, int]:
@@ -40,15 +36,6 @@ def process_shard(layout, phase, cfg, shard) -> tuple[str, int, int]:
     return shard.name, len(docs) + len(bad), len(kept)
 
 
-def _work(shard_index: int) -> tuple[str, int, int]:
-    phase = _PHASE["phase"]
-    if not _PHASE.get("ready"):
-        for _, step in phase.steps:
-            step.setup()
-        _PHASE["ready"] = True
-    return process_shard(_PHASE["layout"], phase, _PHASE["cfg"], _PHASE["shards"][shard_index])
-
-
 def progress_line(labels: str, i: int, total: int, name: str, n_in: int, n_kept: int, done_docs: int,
                   elapsed: float, workers: int | str) -> str:  # fmt: skip
     eta = elapsed / i * (total - i)
@@ -56,30 +43,26 @@ def progress_line(labels: str, i: int, total: int, name: str, n_in: int, n_kept:
             f"{done_docs / max(elapsed, 1e-9):,.0f} docs/s on {workers} workers | ETA {eta:.0f}s")  # fmt: skip
 
 
-def _die_with_driver() -> None:
-    """A killed driver takes its workers with it (no orphan finishing a shard behind a rerun's back)."""
-    import ctypes
-    import signal
-
-    try:
-        ctypes.CDLL(None).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
-    except (OSError, AttributeError):
-        pass
-
-
 def run_phase(layout, phase, cfg, shards: Sequence, workers: int, quiet: bool = False) -> None:
-    """Process `shards` (those without a done-marker) of one phase on `workers` forked processes."""
-    _PHASE.clear()
-    _PHASE.update(layout=layout, phase=phase, cfg=cfg, shards=list(shards))
+    """Process `shards` (those without a done-marker) of one phase on `workers` forked processes (the
+    fan-out's pool: each worker dies with the driver)."""
+    from infir.curation.executors.fanout import FanOut, fan_out
+
+    shards = list(shards)
+    ready: list[bool] = []  # per process after the fork: models load once per worker, not per shard
+
+    def work(i: int) -> tuple[str, int, int]:
+        if not ready:
+            for _, step in phase.steps:
+                step.setup()
+            ready.append(True)
+        return process_shard(layout, phase, cfg, shards[i])
+
     labels = ",".join(label for label, _ in phase.steps) or "read"
     t0, done_docs = time.perf_counter(), 0
-    with mp.get_context("fork").Pool(
-        processes=min(workers, len(shards)), initializer=_die_with_driver
-    ) as pool:
-        for i, (name, n_in, n_kept) in enumerate(pool.imap_unordered(_work, range(len(shards))), 1):
-            done_docs += n_in
-            if not quiet:
-                line = progress_line(labels, i, len(shards), name, n_in, n_kept, done_docs,
-                                     time.perf_counter() - t0, workers)  # fmt: skip
-                print(line, file=sys.stderr, flush=True)
-    _PHASE.clear()
+    for i, (_, (name, n_in, n_kept)) in enumerate(fan_out(work, len(shards), FanOut(workers=workers)), 1):
+        done_docs += n_in
+        if not quiet:
+            line = progress_line(labels, i, len(shards), name, n_in, n_kept, done_docs,
+                                 time.perf_counter() - t0, workers)  # fmt: skip
+            print(line, file=sys.stderr, flush=True)
