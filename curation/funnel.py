@@ -100,10 +100,9 @@ class FunnelReport:
         self.plot(folder / "funnel.png")
 
     def plot(self, path: Path) -> None:
-        import matplotlib
+        from infir.plots import pyplot, save
 
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
+        plt = pyplot()
 
         labels = ["input", *self.steps]
         docs = [self.docs_in, *(s.docs_out for s in self.steps.values())]
@@ -116,9 +115,7 @@ class FunnelReport:
             for i, v in enumerate(values):
                 ax.text(i, v, f"{v:,}", ha="center", va="bottom", fontsize=7)
         fig.suptitle(f"curation funnel: {self.pipeline}")
-        fig.tight_layout()
-        fig.savefig(path, dpi=100)
-        plt.close(fig)
+        save(fig, path, dpi=100)
 
     def print_table(self) -> None:
         from rich.console import Console

@@ -63,10 +63,9 @@ def _val_nll(run: Path, stage: str) -> float | None:
 def _plot_losses(run: Path, out: Path, vocab: int | None) -> None:
     import math
 
-    import matplotlib
+    from infir.plots import pyplot, save
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    plt = pyplot()
 
     fig, axes = plt.subplots(1, 3, figsize=(13, 3.8), sharey=True)
     for ax, stage in zip(axes, ("pretrain", "anneal", "sft")):
@@ -95,9 +94,7 @@ def _plot_losses(run: Path, out: Path, vocab: int | None) -> None:
         ax.set_ylabel("cross-entropy (nats per BPE token)")
         ax.grid(alpha=0.3)
         ax.legend(fontsize=7, loc="best")
-    fig.tight_layout()
-    fig.savefig(out, dpi=110)
-    plt.close(fig)
+    save(fig, out)
 
 
 def write_report(run: Path) -> Path:

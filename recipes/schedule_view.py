@@ -79,10 +79,9 @@ def _count_records(files: list[str]) -> int | None:
 
 
 def plot(cfg: TrainConfig, png: str | Path) -> Path:
-    import matplotlib
+    from infir.plots import pyplot, save
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    plt = pyplot()
 
     stages = [c for c in (previous_stage(cfg), cfg) if c is not None]
     fig, ax = plt.subplots(figsize=(8, 3.2))
@@ -95,9 +94,4 @@ def plot(cfg: TrainConfig, png: str | Path) -> Path:
     ax.set_ylabel("learning rate")
     ax.set_title(" -> ".join(c.name for c in stages))
     ax.legend()
-    fig.tight_layout()
-    png = Path(png)
-    png.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(png, dpi=110)
-    plt.close(fig)
-    return png
+    return save(fig, png)

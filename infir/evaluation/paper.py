@@ -47,10 +47,9 @@ def markdown(table: str, rows: list[dict[str, Any]], model: str) -> str:
 
 
 def plot(table: str, rows: list[dict[str, Any]], out_png: str | Path) -> Path:
-    import matplotlib
+    from infir.plots import pyplot, save
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    plt = pyplot()
     import numpy as np
 
     x = np.arange(len(rows))
@@ -62,9 +61,4 @@ def plot(table: str, rows: list[dict[str, Any]], out_png: str | Path) -> Path:
     ax.set_title(table, fontsize=10)
     ax.legend(fontsize=8)
     ax.grid(axis="y", alpha=0.3)
-    fig.tight_layout()
-    out_png = Path(out_png)
-    out_png.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(out_png, dpi=110)
-    plt.close(fig)
-    return out_png
+    return save(fig, out_png)

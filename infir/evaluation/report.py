@@ -63,10 +63,9 @@ def compare(result_dirs: list[str | Path], out_png: str | Path, labels: list[str
     The x axis is the checkpoints in the order given (e.g. one per data mixture, or per training step);
     this is how a user picks a mixture: lower NLL, higher accuracy / pass@1.
     """
-    import matplotlib
+    from infir.plots import pyplot, save
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    plt = pyplot()
 
     labels = labels or [Path(d).name for d in result_dirs]
     runs = [load_results(d) for d in result_dirs]
@@ -88,11 +87,7 @@ def compare(result_dirs: list[str | Path], out_png: str | Path, labels: list[str
         ax.grid(alpha=0.3)
     for ax in list(axes.flat)[len(keys) :]:
         ax.axis("off")
-    fig.tight_layout()
-    out_png = Path(out_png)
-    out_png.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(out_png, dpi=110)
-    plt.close(fig)
+    out_png = save(fig, out_png)
     md = ["| metric | " + " | ".join(labels) + " |", "| --- |" + " --- |" * len(labels)]
     md += [
         f"| {k} | " + " | ".join("-" if v is None else f"{v:.4f}" for v in vs) + " |"

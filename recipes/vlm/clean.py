@@ -233,10 +233,9 @@ def calibrate(src: str | Path, out: str | Path, embedder: Embedder, percentile: 
 
 def plot_histogram(sims: list[float], threshold: float, path: Path) -> None:
     """Histogram of pair similarities with the cut line, as in the paper's appendix figure."""
-    import matplotlib
+    from infir.plots import pyplot, save
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    plt = pyplot()
 
     fig, ax = plt.subplots(figsize=(6, 3.5))
     ax.hist(sims, bins=40, range=(-1, 1) if sims and min(sims) < 0 else (0, 1), color="#4c72b0")
@@ -244,6 +243,4 @@ def plot_histogram(sims: list[float], threshold: float, path: Path) -> None:
     ax.set_xlabel("image-text cosine similarity")
     ax.set_ylabel("pairs")
     ax.legend()
-    fig.tight_layout()
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
+    save(fig, path, dpi=100)
