@@ -296,7 +296,7 @@ def export_hf(cfg: TrainConfig) -> Path:
     return out
 
 
-def require_bridge(cfg: TrainConfig) -> None:
+def require_bridge(cfg: Any) -> None:
     """One clear error where Megatron-Bridge is missing (a CPU machine), instead of a traceback."""
     try:
         import megatron.bridge  # noqa: F401

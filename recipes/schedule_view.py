@@ -11,14 +11,10 @@ from pathlib import Path
 from infir.recipes.config import TrainConfig
 
 
-def total_steps(cfg: TrainConfig) -> int | None:
-    return cfg.train.steps()  # None for SFT by epochs: the count depends on the data (see the SFT line)
-
-
 def lr_curve(cfg: TrainConfig) -> list[float] | None:
     from infir.recipes.cpu_engine import lr_factor
 
-    total = total_steps(cfg)
+    total = cfg.train.steps()  # None for SFT by epochs: the count depends on the data
     if not total:
         return None
     f = lr_factor(cfg, total)

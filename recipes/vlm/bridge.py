@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from infir.config import ConfigError
+from infir.recipes.bridge import require_bridge
 from infir.recipes.vlm.config import VLMTrainConfig
 from infir.recipes.vlm.jsonl import iter_rows
 
@@ -120,20 +121,9 @@ def _set(obj: Any, dotted: str, value: Any) -> None:
     setattr(obj, leaf, value)
 
 
-def require_bridge() -> None:
-    try:
-        import megatron.bridge  # noqa: F401
-    except ImportError as exc:
-        raise ConfigError(
-            "engine",
-            f"Megatron-Bridge is not importable here ({exc.msg}): run engine=megatron inside the NVIDIA "
-            "container (`infir launch`), or use the *_tiny recipes on CPU",
-        ) from None
-
-
 def build_container(cfg: VLMTrainConfig) -> Any:
     """The Megatron-Bridge ConfigContainer for this stage (needs Megatron-Bridge importable)."""
-    require_bridge()
+    require_bridge(cfg)
     if not cfg.llm.init_path or not (Path(cfg.llm.init_path) / "config.json").is_file():
         raise ConfigError(
             "llm.init_path",
@@ -179,7 +169,7 @@ def build_container(cfg: VLMTrainConfig) -> Any:
 
 def validated_container(cfg: VLMTrainConfig) -> Any:
     """build_container + what finetune() does first (mixed precision, DP, validate) at the stage's DP."""
-    require_bridge()
+    require_bridge(cfg)
     from megatron.bridge.training.config import runtime_config_update
 
     os.environ.setdefault("WORLD_SIZE", str(cfg.dp))
