@@ -34,6 +34,22 @@ def curate(yaml: Path, corpus: Path, out: Path, workers: int = 1) -> subprocess.
     )
 
 
+def reference_run(yaml: Path, corpus: Path, out: Path, timeout: int) -> None:
+    """The uninterrupted one-process run the resumed one must equal."""
+    proc = curate(yaml, corpus, out)
+    assert proc.wait(timeout=timeout) == 0, proc.stdout.read()
+
+
+def kill_when(proc: subprocess.Popen, markers: Path, pattern: str, at_least: int) -> int:
+    """SIGKILL `proc` as soon as `at_least` files match `pattern` in `markers`; returns how many did."""
+    deadline = time.time() + 120
+    while time.time() < deadline and len(list(markers.glob(pattern))) < at_least:
+        time.sleep(0.005)
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait()
+    return len(list(markers.glob(pattern)))
+
+
 def tree(folder: Path) -> dict[str, bytes]:
     return {
         str(p.relative_to(folder)): p.read_bytes()
@@ -54,18 +70,11 @@ def test_killed_run_resumes_byte_identical(tmp_path, workers):
     yaml.write_text(PIPELINE)
 
     ref = tmp_path / "ref"
-    proc = curate(yaml, corpus, ref)
-    assert proc.wait(timeout=120) == 0, proc.stdout.read()
+    reference_run(yaml, corpus, ref, timeout=120)
 
     out = tmp_path / "killed"
     proc = curate(yaml, corpus, out, workers)
-    markers = out / "_state" / "phase0" / "done"
-    deadline = time.time() + 60
-    while time.time() < deadline and len(list(markers.glob("*.json"))) < 5:
-        time.sleep(0.02)
-    os.kill(proc.pid, signal.SIGKILL)
-    proc.wait()
-    done_at_kill = len(list(markers.glob("*.json")))
+    done_at_kill = kill_when(proc, out / "_state" / "phase0" / "done", "*.json", 5)
     assert 5 <= done_at_kill < 21, "the kill must land while phase 0 is still running"
     assert not (out / "funnel.json").exists()
 
@@ -96,18 +105,12 @@ def test_killed_parallel_fit_resumes_byte_identical(tmp_path):
     yaml = tmp_path / "fit.yaml"
     yaml.write_text(FIT_PIPELINE)
     ref = tmp_path / "ref"
-    proc = curate(yaml, corpus, ref)
-    assert proc.wait(timeout=300) == 0, proc.stdout.read()
+    reference_run(yaml, corpus, ref, timeout=300)
 
     out = tmp_path / "killed"
     proc = curate(yaml, corpus, out, workers=2)
     signed = out / "_state" / "global" / "minhash_dedup" / "minhash_dedup" / "shards"
-    deadline = time.time() + 120
-    while time.time() < deadline and len(list(signed.glob("*.done"))) < 3:
-        time.sleep(0.005)
-    os.kill(proc.pid, signal.SIGKILL)
-    proc.wait()
-    done_at_kill = len(list(signed.glob("*.done")))
+    done_at_kill = kill_when(proc, signed, "*.done", 3)
     assert 3 <= done_at_kill < 24, f"the kill must land inside the fit ({done_at_kill} shards signed)"
     assert not (out / "kept").exists()
 
