@@ -30,4 +30,8 @@ fi
 # tested with, and a new upstream release cannot send pip into resolution-too-deep.
 echo "[setup] pip install -e .[all,test] -c requirements-lock.txt"
 .venv/bin/python -m pip install -q -c requirements-lock.txt -e ".[all,test]"
+# lm-eval's own MATH task (minerva_math) imports only beside antlr4 4.11, hydra pins 4.9: 4.11 goes to a side
+# folder that only the test comparing our MATH with lm-eval's puts on PYTHONPATH (tests/evaluation)
+[ -d .venv/opt/antlr4-4.11/antlr4 ] || .venv/bin/python -m pip install -q --no-deps \
+  --target .venv/opt/antlr4-4.11 "antlr4-python3-runtime==4.11.0"
 .venv/bin/infir --version

@@ -4,8 +4,11 @@ lm-eval's own task YAMLs download from the hub; here each task is a config dict 
 and `dataset_kwargs.data_files` pointing at local JSONL (a `test` split and a `train` split for the few-shot
 examples), prompts and metrics as in lm-eval's standard tasks. The paper gives no few-shot counts (only
 "MBPP 3-shot" beside Table 1's EvalPlus column), so these are the standard ones, ours to choose: MATH 4-shot
-(Minerva), MMLU 5-shot, MBPP 3-shot, GSM8K lm-eval's 8-shot chain-of-thought task (`gsm8k_cot`), read from
-lm-eval's own YAML (`LM_EVAL_YAML`), as MMLU's template is (mmlu.py).
+(Minerva), MMLU 5-shot, MBPP 3-shot, GSM8K lm-eval's 8-shot chain-of-thought task (`gsm8k_cot`). GSM8K and
+MATH are read from lm-eval's own YAML (`LM_EVAL_YAML`), as MMLU's template is (mmlu.py). MATH's Python half
+(prompt, scoring) is lm-eval's `minerva_math/utils.py`, which refuses to import beside hydra's antlr4 4.9 pin,
+so the prompt is restated here and the scores computed by math_answer.py; tests/evaluation/test_math_lm_eval.py
+runs lm-eval's own minerva_math (in a process with antlr4 4.11) and checks prompts, outputs and `math_verify`.
 MBPP needs execution, so its generations (lm-eval `predict_only`) are run in our sandbox (codeexec.py).
 """
 
@@ -22,33 +25,40 @@ DEFAULT_FEWSHOT = {"gsm8k": 8, "math": 4, "mmlu": 5, "mbpp": 3}
 #: lm-eval task YAML (in its wheel) -> the keys of it we run: the prompt, shots, generation and scoring are
 #: lm-eval's own, only the dataset is swapped for local files. GSM8K is lm-eval's 8-shot chain-of-thought
 #: task (its 8 fixed exemplars, "The answer is N" extraction), as the paper's GSM8K column is reported.
-LM_EVAL_YAML = {"gsm8k": "gsm8k/gsm8k-cot.yaml"}
+LM_EVAL_YAML = {"gsm8k": "gsm8k/gsm8k-cot.yaml", "math": "minerva_math/minerva_math_algebra.yaml"}
 _PROTOCOL_KEYS = ("output_type", "doc_to_text", "doc_to_target", "target_delimiter", "generation_kwargs",
                   "metric_list", "filter_list", "fewshot_config", "fewshot_delimiter")  # fmt: skip
 
 
 def lm_eval_template(benchmark: str) -> dict[str, Any]:
-    """The protocol keys of lm-eval's own task YAML for `benchmark` (plain YAML: no code is imported)."""
+    """The protocol keys of lm-eval's own task YAML for `benchmark`, read as data: no code is imported, and
+    a `!function utils.x` value (Python in lm-eval's task folder) comes back as the string "!function utils.x"
+    for the caller to replace with its own implementation."""
     import lm_eval
     import yaml
 
+    class _Loader(yaml.SafeLoader):
+        pass
+
+    _Loader.add_constructor("!function", lambda loader, node: f"!function {loader.construct_scalar(node)}")
     path = Path(lm_eval.__file__).parent / "tasks" / LM_EVAL_YAML[benchmark]
-    cfg = yaml.safe_load(path.read_text())
-    return {k: cfg[k] for k in _PROTOCOL_KEYS if k in cfg}
+    cfg = yaml.load(path.read_text(), Loader=_Loader)  # noqa: S506 - a SafeLoader plus one scalar tag
+    template = {k: cfg[k] for k in _PROTOCOL_KEYS if k in cfg}
+    return {**template, **TEMPLATES.get(benchmark, {})}
 
 
+#: The tasks lm-eval has no YAML for (MBPP's is code we run in our sandbox, MMLU's is per subject in mmlu.py),
+#: and for MATH the keys that lm-eval's YAML points into its un-importable utils.py for.
 TEMPLATES: dict[str, dict[str, Any]] = {
     "math": {
-        # few-shot examples show whole solutions; the score is Minerva-style exact match of the last
-        # \boxed{} answer against the reference's (math_answer.py), not of the whole solution text
-        "output_type": "generate_until",
+        # lm-eval's utils.doc_to_text; the shots show whole solutions (its doc_to_target for few-shot docs).
+        # Generation (until "Problem:", greedy) and the shots' sampler come from its YAML.
         "doc_to_text": "Problem:\n{{problem}}\n\nSolution:",
         "doc_to_target": "{{solution}}",
-        "generation_kwargs": {"until": ["Problem:", "</s>"], "do_sample": False},
         "process_results": math_answer.process_results,
         "metric_list": [
-            {"metric": "exact_match", "aggregation": "mean", "higher_is_better": True},
-            {"metric": "string_match", "aggregation": "mean", "higher_is_better": True},
+            {"metric": m, "aggregation": "mean", "higher_is_better": True}
+            for m in ("exact_match", "math_verify", "string_match")
         ],
     },
     "mmlu": {
@@ -85,6 +95,9 @@ def task_config(benchmark: str, test_file: str | Path, fewshot_file: str | Path 
         if f is not None and not Path(f).is_file():
             raise FileNotFoundError(f"{f}: local dataset file not found")
     template = lm_eval_template(benchmark) if benchmark in LM_EVAL_YAML else dict(TEMPLATES[benchmark])
+    unported = [k for k, v in template.items() if isinstance(v, str) and v.startswith("!function")]
+    if unported:  # lm-eval grew a Python hook we have not restated: refuse rather than run a half task
+        raise RuntimeError(f"lm-eval's {benchmark} task calls Python we do not port: {unported}")
     fewshot_config = dict(template.pop("fewshot_config", None) or {"sampler": "first_n"})
     # lm-eval's fixed exemplars (GSM8K-CoT's 8) are the default shots; a fewshot file replaces them
     fixed = isinstance(fewshot_config.get("samples"), list) and fewshot_file is None

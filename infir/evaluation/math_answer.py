@@ -82,9 +82,24 @@ def is_correct(output: str, solution: str, symbolic: bool = True) -> bool:
     return equivalent(pred, gold) if symbolic else normalise(pred) == normalise(gold)
 
 
+def lm_eval_math_verify(output: str, solution: str) -> bool:
+    """lm-eval minerva_math's `math_verify` metric, computed as it does: math-verify's default parse of the
+    whole reference solution against its default parse of the whole generation (no answer extraction)."""
+    from math_verify import parse, verify
+
+    timeout = 5 if threading.current_thread() is threading.main_thread() else None
+    try:
+        return bool(verify(gold=parse(solution, parsing_timeout=timeout), target=parse(output, parsing_timeout=timeout),
+                           timeout_seconds=timeout))  # fmt: skip
+    except Exception:  # lm-eval would crash the run here; an unparsable output is a wrong one
+        return False
+
+
 def process_results(doc: dict, results: list[str]) -> dict[str, int]:
-    """lm-eval hook: one generation per doc -> exact_match (symbolic) and string_match, 0/1 each."""
+    """lm-eval hook, one generation per doc, 0/1 each: exact_match (ours: the answer, by string or value),
+    math_verify (lm-eval's minerva_math metric, same definition) and string_match (strings only)."""
     return {
         "exact_match": int(is_correct(results[0], doc["solution"])),
+        "math_verify": int(lm_eval_math_verify(results[0], doc["solution"])),
         "string_match": int(is_correct(results[0], doc["solution"], symbolic=False)),
     }

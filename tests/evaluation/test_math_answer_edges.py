@@ -22,18 +22,17 @@ def test_equal_strings_match_even_when_math_verify_cannot_parse_them():
     assert not equivalent("N/A", "A/N")
 
 
-def test_process_results_scores_the_first_generation_both_ways():
+def test_process_results_scores_the_first_generation_three_ways():
     doc = {"solution": "so it is \\boxed{\\frac{1}{2}}"}
-    # a value match counts for exact_match (symbolic) but not for string_match (spelling)
-    assert process_results(doc, ["the answer is \\boxed{0.5}"]) == {"exact_match": 1, "string_match": 0}
-    assert process_results(doc, ["\\boxed{\\frac{1}{2}}", "\\boxed{7}"]) == {
-        "exact_match": 1,
-        "string_match": 1,
-    }
-    assert process_results(doc, ["\\boxed{7}", "\\boxed{\\frac{1}{2}}"]) == {
-        "exact_match": 0,
-        "string_match": 0,
-    }
+    # a value match counts for exact_match (symbolic) and math_verify, not for string_match (spelling)
+    want = {"exact_match": 1, "math_verify": 1, "string_match": 0}
+    assert process_results(doc, ["the answer is \\boxed{0.5}"]) == want
+    want = {"exact_match": 1, "math_verify": 1, "string_match": 1}
+    assert process_results(doc, ["\\boxed{\\frac{1}{2}}", "\\boxed{7}"]) == want
+    want = {"exact_match": 0, "math_verify": 0, "string_match": 0}
+    assert process_results(doc, ["\\boxed{7}", "\\boxed{\\frac{1}{2}}"]) == want
+    # lm-eval's math_verify reads the whole generation; exact_match wants the answer where it was asked for
+    assert process_results(doc, ["it is $0.5$"]) == {"exact_match": 0, "math_verify": 1, "string_match": 0}
 
 
 def test_same_spelling_is_equal_without_math_verify():

@@ -59,7 +59,8 @@ def test_math_boxed_answer_agrees_with_the_final_answer_line():
 )
 def test_math_process_results(output, ok):
     doc = next(r for r in shipped.math() if "-\\frac{2}{3}" in r["solution"])
-    assert math_answer.process_results(doc, [output]) == {"exact_match": int(ok), "string_match": int(ok)}
+    want = {"exact_match": int(ok), "math_verify": int(ok), "string_match": int(ok)}
+    assert math_answer.process_results(doc, [output]) == want
 
 
 @pytest.mark.parametrize(
