@@ -42,7 +42,7 @@ def _suite_command(name: str) -> click.Command:
     def run(
         model: str | None, data: str | None, output: str | None, dry_run: bool, samples, overrides
     ) -> None:
-        from infir.evaluation.suites import load_suite, run_suite
+        from infir.evaluation.suites import VLM_KINDS, load_suite, run_suite
 
         extra = list(overrides) + ([f"data={data}"] if data else [])
         cfg = load_suite(name, extra)
@@ -52,7 +52,7 @@ def _suite_command(name: str) -> click.Command:
         if samples:
             _score_samples(cfg, Path(samples))
             return
-        if not model and cfg.kind != "screenspot":  # screenspot scores a predictions file
+        if not model and cfg.kind not in VLM_KINDS:  # they score a predictions file
             raise click.UsageError("--model is required (a local HF checkpoint dir)")
         out_dir = Path(output) if output else Path(model or ".") / "eval"
         result = run_suite(cfg, model, out_dir)

@@ -98,41 +98,14 @@ def run_suite(cfg: Any, model_path: str | None, out_dir: str | Path) -> dict:
 def predict_clicks(
     checkpoint: str | Path, data: str | Path, out: str | Path, max_new_tokens: int = 64
 ) -> Path:
-    """Greedy answers of a tiny CPU VLM checkpoint (config.yaml + model.safetensors, written by the CPU
-    engine) to each row's instruction, as {"answer": ...} lines in the data's order: the predictions file
-    `run_suite` scores. The prompt is built as in training (train_cpu._prompt_answer)."""
-    import torch
+    """Greedy answers of a tiny CPU VLM checkpoint to each row's instruction, as {"answer": ...} lines in
+    the data's order: the predictions file `run_suite` scores."""
+    from infir.recipes.vlm.generate_cpu import greedy_answers
 
-    from infir.config import load_yaml, resolve
-    from infir.recipes.vlm.config import VLMTrainConfig
-    from infir.recipes.vlm.model_cpu import ByteTokenizer, TinyVLM, load_checkpoint, load_image
-
-    folder = Path(checkpoint)
-    if not (folder / "config.yaml").is_file():
-        raise ConfigError("model", f"{folder}: not a CPU VLM checkpoint (no config.yaml)")
-    cfg = resolve(VLMTrainConfig(), [load_yaml(folder / "config.yaml")])
-    model = TinyVLM(cfg)
-    load_checkpoint(model, folder)
-    model.eval()
-    tok = ByteTokenizer()
-    lines = []
-    with torch.no_grad():
-        for where, row in _read_jsonl(data, "data"):
-            image = Path(data).parent / row.get("image", "")
-            if not image.is_file():
-                raise ConfigError(where, f"image not found: {image}")
-            ids = [tok.bos_id, *tok.encode(str(row.get("instruction", "")) + "\n")]
-            prefix = model.projector(model.vision(load_image(image, cfg.vision.image_size)[None]))
-            new: list[int] = []
-            for _ in range(max_new_tokens):
-                text = model.llm.get_input_embeddings()(torch.tensor([ids + new]))
-                logits = model.llm(inputs_embeds=torch.cat([prefix, text], 1)).logits[0, -1]
-                nxt = int(logits.argmax())
-                if nxt == tok.eos_id:
-                    break
-                new.append(nxt)
-            lines.append(json.dumps({"answer": tok.decode(new)}))
+    rows = _read_jsonl(data, "data")
+    items = [(Path(data).parent / row.get("image", ""), str(row.get("instruction", ""))) for _, row in rows]
+    answers = greedy_answers(checkpoint, items, max_new_tokens)
     path = Path(out)
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text("".join(line + "\n" for line in lines))
+    path.write_text("".join(json.dumps({"answer": a}) + "\n" for a in answers))
     return path
