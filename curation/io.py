@@ -11,6 +11,7 @@ from __future__ import annotations
 import gzip
 import json
 import os
+import re
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -26,6 +27,8 @@ MALFORMED = "malformed"
 class Shard:
     name: str
     path: Path
+    #: the source this shard belongs to when the input was given as `LABEL=PATH` (a multi-source run)
+    label: str | None = None
 
 
 def shard_name(path: Path) -> str:
@@ -36,23 +39,37 @@ def shard_name(path: Path) -> str:
     return path.stem
 
 
+_LABEL = re.compile(r"([A-Za-z0-9_.-]+)=(.+)")
+
+
 def find_shards(inputs: Iterable[Path | str]) -> list[Shard]:
-    """Files as given, folders expanded to their shard files (sorted); names must be unique."""
-    files: list[Path] = []
+    """Files as given, folders expanded to their shard files (sorted); names must be unique.
+
+    An input `LABEL=PATH` marks its shards as source LABEL: they are named `LABEL/<shard>` (so outputs land
+    in `kept/LABEL/`), and each document gets `_input: LABEL` and the id `LABEL/<id>`, unique across sources
+    (dedup's removal lists are keyed by id). Sources are listed in the order given: on a duplicate across
+    sources, the document of the source listed first survives.
+    """
+    files: list[tuple[Path, str | None]] = []
     for item in inputs:
-        path = Path(item)
+        path, label = Path(item), None
+        labelled = _LABEL.fullmatch(str(item))
+        if labelled and not path.exists():
+            label, path = labelled[1], Path(labelled[2])
         if path.is_dir():
-            files += sorted(p for p in path.iterdir() if p.is_file() and p.name.endswith(SHARD_SUFFIXES))
+            files += [
+                (p, label) for p in sorted(path.iterdir()) if p.is_file() and p.name.endswith(SHARD_SUFFIXES)
+            ]
         elif path.is_file():
-            files.append(path)
+            files.append((path, label))
         else:
             raise FileNotFoundError(f"input {path} does not exist")
     shards: dict[str, Shard] = {}
-    for f in files:
-        name = shard_name(f)
+    for f, label in files:
+        name = shard_name(f) if label is None else f"{label}/{shard_name(f)}"
         if name in shards:
             raise ValueError(f"two input shards share the name {name!r}: {shards[name].path} and {f}")
-        shards[name] = Shard(name, f)
+        shards[name] = Shard(name, f, label)
     if not shards:
         raise FileNotFoundError(f"no shard files ({', '.join(SHARD_SUFFIXES)}) in {list(map(str, inputs))}")
     return list(shards.values())
@@ -99,6 +116,14 @@ def read_shard(
     shard: Shard, text_field: str = "text", id_field: str = "id"
 ) -> Iterator[tuple[Doc | None, Doc | None]]:
     """Yield (doc, None) for good records and (None, reject) for malformed ones, in file order."""
+    records = _read_records(shard, text_field, id_field)
+    if shard.label is None:
+        return records
+    return ((None if d is None else {**d, "id": f"{shard.label}/{d['id']}", "_input": shard.label}, r)
+            for d, r in records)  # fmt: skip
+
+
+def _read_records(shard: Shard, text_field: str, id_field: str) -> Iterator[tuple[Doc | None, Doc | None]]:
     path = shard.path
     if path.name.endswith(".parquet"):
         import pyarrow.parquet as pq

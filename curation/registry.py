@@ -11,7 +11,7 @@ import dataclasses
 from typing import Any, TypeVar
 
 from infir.config import ConfigError, from_dict
-from infir.curation.base import Step
+from infir.curation.base import Doc, GlobalStep, Step
 from infir.modules import import_present
 
 S = TypeVar("S", bound=type[Step])
@@ -57,13 +57,46 @@ def step_types() -> dict[str, type[Step]]:
 
 
 def build_step(spec: dict[str, Any], path: str = "step") -> Step:
-    """`{"type": "gopher_quality", "min_doc_words": 50}` -> a configured step instance."""
+    """`{"type": "gopher_quality", "min_doc_words": 50}` -> a configured step instance.
+
+    `sources: [a, b]` (any per-document step) applies it only to documents of those labelled inputs
+    (`--input a=DIR`, io.find_shards); the others pass it untouched and uncounted."""
     types = step_types()
     if not isinstance(spec, dict) or "type" not in spec:
         raise ConfigError(path, "a step needs a `type`")
-    params = {k: v for k, v in spec.items() if k != "type"}
+    params = {k: v for k, v in spec.items() if k not in ("type", "sources")}
+    if "sources" in spec:
+        sources = spec["sources"]
+        if not isinstance(sources, list) or not sources or not all(isinstance(x, str) for x in sources):
+            raise ConfigError(f"{path}.sources", "must be a non-empty list of input labels")
+        inner = build_step({k: v for k, v in spec.items() if k != "sources"}, path)
+        if isinstance(inner, GlobalStep):
+            raise ConfigError(
+                f"{path}.sources", f"{inner.name} sees the whole corpus; it cannot skip sources"
+            )
+        return OnlySources(inner, sources)
     kind = spec["type"]
     if kind not in types:
         raise ConfigError(f"{path}.type", f"unknown step type {kind!r}; allowed: {sorted(types)}")
     cls = types[kind]
     return cls(from_dict(cls.Config, params, path))
+
+
+class OnlySources(Step):
+    """A per-document step restricted to some labelled inputs (the colon rule on math web sources only).
+    Its name and reasons are the inner step's; documents of other sources pass it (counted as kept)."""
+
+    def __init__(self, inner: Step, sources: list[str]):
+        self.inner, self.sources = inner, frozenset(sources)
+        self.name, self.reasons = inner.name, inner.reasons
+        self.config = getattr(inner, "config", None)
+
+    def setup(self) -> None:
+        self.inner.setup()
+
+    def filter_batch(self, docs: list[Doc]) -> list[str | None]:
+        mine = [i for i, d in enumerate(docs) if d.get("_input") in self.sources]
+        out: list[str | None] = [None] * len(docs)
+        for i, reason in zip(mine, self.inner.filter_batch([docs[i] for i in mine]), strict=True):
+            out[i] = reason
+        return out

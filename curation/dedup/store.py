@@ -76,7 +76,10 @@ def doc_key(shard_rank: int, position: int) -> int:
 
 
 def shard_order(shards: Mapping[str, Any]) -> list[str]:
-    return sorted(shards)
+    """The order in which duplicates compete (the first copy survives): the inputs' order, as given on the
+    command line (io.find_shards: a folder's shards sorted by name). A multi-source run lists its best
+    source first."""
+    return list(shards)
 
 
 def safe_name(shard: str) -> str:
