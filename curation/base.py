@@ -138,6 +138,9 @@ class GlobalStep(Step):
     #: where fit()'s per-shard and per-partition tasks run (executors/fanout.py); the pipeline sets it
     #: from `--workers` / `--executor ray`, the default is in-process
     fanout: Any = None
+    #: a multi-source run's input labels in command-line order (the pipeline sets it): duplicates across
+    #: sources survive in the source listed first (dedup/store.py shard_order)
+    source_order: Sequence[str] | None = None
 
     def is_global(self) -> bool:
         """Whether this configured instance needs `fit` (a step may need it in one mode only)."""

@@ -258,6 +258,7 @@ def run_pipeline(
                     step.fanout = FanOut(ray=True)
                 else:
                     step.fanout = FanOut(workers=cfg.workers)
+                step.source_order = list(dict.fromkeys(s.label for s in shards if s.label)) or None
                 step.fit(opens, layout.state / "global" / label)
             if cfg.executor == "ray":  # workers own the shards; the driver sees counters only
                 runner.run_shards(layout, phase, todo, quiet)

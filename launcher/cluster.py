@@ -45,6 +45,10 @@ class ClusterConfig:
     signal: str = "USR1@120"
     launcher: Literal["torchrun", "srun"] = "torchrun"
     master_port: int = field(default=29500, metadata={"ge": 1024, "le": 65535})
+    #: curation stages with `--executor ray` start a Ray cluster in their allocation (launcher/ray_cluster.py):
+    #: its head's GCS port, and how long the head may take to answer
+    ray_port: int = field(default=6379, metadata={"ge": 1024, "le": 65535})
+    ray_start_timeout_s: int = field(default=120, metadata={"ge": 5})
     local: bool = False
     extra_sbatch: list[str] = field(default_factory=list)  # verbatim "--flag=value" lines
 

@@ -18,6 +18,7 @@ from pathlib import Path
 
 from infir.launcher.chain import Stage
 from infir.launcher.cluster import ClusterConfig, image_for
+from infir.launcher.ray_cluster import bootstrap_lines, driver_flags, is_ray_stage
 
 
 def _q(value: str | Path) -> str:
@@ -53,6 +54,8 @@ def pyxis_flags(cluster: ClusterConfig, image: str | None = None) -> list[str]:
 def _command(stage: Stage, cluster: ClusterConfig, shape: dict[str, object]) -> list[str]:
     gpus = int(shape["gpus_per_node"])  # type: ignore[arg-type]
     srun = ["srun", "--kill-on-bad-exit=1", *pyxis_flags(cluster, image_for(cluster, stage.name))]
+    if is_ray_stage(stage):  # the driver joins the Ray cluster the script started (ray_cluster.py)
+        return [*srun[:2], *driver_flags(), *srun[2:], *stage.argv, "--ray-address=$INFIR_RAY_ADDRESS"]
     if cluster.launcher == "torchrun" and gpus > 0:
         # one torchrun per node; it spawns one worker per GPU and meets the others at the head node
         return [
@@ -135,6 +138,8 @@ def render(stage: Stage, cluster: ClusterConfig, run_dir: str | Path) -> str:
             "  exit 1",
             "fi",
         ]
+    if is_ray_stage(stage):
+        lines += bootstrap_lines(cluster, pyxis_flags(cluster, image))
     cmd = " \\\n    ".join(
         a if a.startswith("--") and "$" in a else _q(a) for a in _command(stage, cluster, shape)
     )

@@ -60,11 +60,12 @@ class ExactDedup(RemovalListStep):
     def fit(self, shards: Mapping[str, Callable[[], Iterable[Doc]]], workdir: Path) -> None:
         self._workdir = Path(workdir) / "exact_dedup"
         store = ShardStore(self._workdir)
-        order = shard_order(shards)
+        order = shard_order(shards, self.source_order)
         fp = f"exact-v1-p{self.config.num_partitions}"
         todo = []
         for rank, shard in enumerate(order):
-            if store.done(shard, fp):
+            # the rank is in the marker: a shard's saved keys hold its rank, so a new order recomputes it
+            if store.done(shard, f"{fp}-rank{rank}"):
                 print(f"exact_dedup: {shard}: done earlier, skipped")
             else:
                 todo.append((rank, shard))
@@ -80,7 +81,7 @@ class ExactDedup(RemovalListStep):
                 store, shard, np.array(hashes, dtype=np.uint64), keys, self.config.num_partitions
             )
             store.path(shard, "ids.json").write_text(json.dumps(ids))
-            store.mark_done(shard, fp)
+            store.mark_done(shard, f"{fp}-rank{rank}")
             return len(ids)
 
         t0 = time.perf_counter()

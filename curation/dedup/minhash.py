@@ -180,12 +180,13 @@ class MinHashDedup(RemovalListStep):
         c = self.config
         self._workdir = Path(workdir) / "minhash_dedup"
         store = ShardStore(self._workdir)
-        order = shard_order(shards)
+        order = shard_order(shards, self.source_order)
         fp = self._fingerprint()
         t_all, total = time.perf_counter(), 0
         todo = []
         for rank, shard in enumerate(order):
-            if store.done(shard, fp):
+            # the rank is in the marker: a shard's saved keys hold its rank, so a new order recomputes it
+            if store.done(shard, f"{fp}-rank{rank}"):
                 print(f"minhash_dedup: [{rank + 1}/{len(order)}] {shard}: done earlier, skipped")
             else:
                 todo.append((rank, shard))
@@ -193,7 +194,7 @@ class MinHashDedup(RemovalListStep):
         def sign(j: int) -> int:  # one shard: shingles, signatures, band partitions, then its marker
             rank, shard = todo[j]
             n = self._fit_shard(store, shard, rank, shards[shard])
-            store.mark_done(shard, fp)
+            store.mark_done(shard, f"{fp}-rank{rank}")
             return n
 
         for done, (j, n) in enumerate(fan_out(sign, len(todo), self.fanout), 1):

@@ -75,11 +75,14 @@ def doc_key(shard_rank: int, position: int) -> int:
     return (shard_rank << 32) | position
 
 
-def shard_order(shards: Mapping[str, Any]) -> list[str]:
-    """The order in which duplicates compete (the first copy survives): the inputs' order, as given on the
-    command line (io.find_shards: a folder's shards sorted by name). A multi-source run lists its best
-    source first."""
-    return list(shards)
+def shard_order(shards: Mapping[str, Any], sources: Sequence[str] | None = None) -> list[str]:
+    """The order in which duplicates compete (the first copy survives): shard names sorted, or in a
+    multi-source run (shards named `<source>/<shard>`) by the sources' order on the command line, best
+    first, then by name."""
+    if not sources:
+        return sorted(shards)
+    rank = {s: i for i, s in enumerate(sources)}
+    return sorted(shards, key=lambda name: (rank.get(name.split("/", 1)[0], len(rank)), name))
 
 
 def safe_name(shard: str) -> str:

@@ -9,7 +9,7 @@ import pytest
 import yaml
 
 from infir.config import ConfigError
-from infir.launcher.chain import Chain, Stage, load_pipeline
+from infir.launcher.chain import Chain, Resources, Stage, load_pipeline
 from infir.launcher.cluster import load_cluster
 from infir.launcher.sbatch import pyxis_flags, render, write_script
 from infir.launcher.slurm import submit_chain
@@ -71,8 +71,17 @@ def test_chain_dry_run_dependencies(tmp_path):
     (tmp_path / "decontam" / "DONE").write_text("")
     subs = {s.stage: s for s in submit_chain(chain, load_cluster(H100), tmp_path, dry_run=True)}
     assert subs["decontam"].skipped and subs["curate_web"].dependency is None  # finished parent: no wait
-    assert subs["tok_common_crawl"].dependency == "afterok:<curate_web>"
-    assert subs["tok_dclm"].dependency is None  # shipped sources need no curation
+    # every source, curated here or shipped, is deduplicated and decontaminated with all the others first
+    assert (
+        subs["dedup_global"].dependency == "afterok:<curate_web>:<curate_math>:<curate_code>:<curate_anneal>"
+    )
+    toks = [n for n in names if n.startswith("tok_")]
+    assert len(toks) == 21 and all(subs[n].dependency == "afterok:<dedup_global>" for n in toks)
+    argv = chain.get("dedup_global").argv
+    labelled = [argv[i + 1].split("=", 1)[0] for i, a in enumerate(argv) if a == "--input"]
+    assert sorted(labelled) == sorted(n.removeprefix("tok_") for n in toks)
+    for n in toks:  # each tokenizes its own source's share of the global output
+        assert str(tmp_path / "global/kept" / n.removeprefix("tok_")) in chain.get(n).argv
     assert subs["pretrain_900b"].dependency == "afterok:<mix_pretrain>"
     assert subs["anneal_40b"].dependency == "afterok:<pretrain_900b>:<mix_anneal>"
     assert subs["eval_sft_gsm8k"].dependency == "afterok:<sft>"
@@ -196,3 +205,34 @@ def test_curation_stages_run_in_the_curation_image(tmp_path):
     assert image_for(cluster, "eval_sft") == cluster.container_image
     with pytest.raises(ConfigError, match="stage_images"):
         load_cluster(H100, ["stage_images={'curate web': x}"])
+
+
+def test_ray_curation_stage_renders_a_cluster_across_its_nodes(tmp_path):
+    """A multi-node `--executor ray` curation stage: the head on the first node and a worker per other node,
+    in the stage's (curation) image, token auth, the driver on the head node joining with --ray-address;
+    a stage that names its own --ray-address, or a local one, gets no cluster. The script parses as bash."""
+    cluster = load_cluster(H100, ["ray_port=6400"])
+    argv = ["infir", "curate", "web", "--input", "/data/raw/cc", "--output", "/runs/x", "--executor", "ray"]
+    stage = Stage("curate_web", argv, resources=Resources(nodes=4, gpus_per_node=0, cpus_per_task=64))
+    script = render(stage, cluster, "/runs/r")
+    image = "--container-image=/lustre/containers/infir-curation.sqsh"
+    head = [ln for ln in script.splitlines() if "ray start --head" in ln]
+    workers = [ln for ln in script.splitlines() if "ray start --address=" in ln]
+    assert len(head) == 1 and image in head[0] and '--port="$RAY_PORT"' in head[0]
+    assert len(workers) == 1 and image in workers[0] and '--nodelist="$node"' in workers[0]
+    assert 'for node in $(scontrol show hostnames "$SLURM_JOB_NODELIST" | tail -n +2); do' in script
+    assert (
+        "RAY_PORT=6400" in script
+        and "export RAY_AUTH_MODE=token" in script
+        and "trap stop_ray EXIT" in script
+    )
+    assert "#SBATCH --nodes=4" in script and "torchrun" not in script
+    driver = script[script.index("# srun in the background") :]
+    assert (
+        "--nodelist=$HEAD_NODE" in driver and "--ray-address=$INFIR_RAY_ADDRESS" in driver and image in driver
+    )
+    assert subprocess.run(["bash", "-n"], input=script, text=True).returncode == 0
+    for argv2 in (argv + ["--ray-address", "head:6379"], argv[:-2] + ["--executor", "local"]):
+        assert "ray start" not in render(
+            Stage("curate_web", argv2, resources=Resources(gpus_per_node=0)), cluster, "/r"
+        )

@@ -244,3 +244,55 @@ def test_preemption_requeues_training_and_resumes_exactly(
     assert [r["loss"] for r in rows] == [r["loss"] for r in _trajectory(ref_dir)] == reference.losses
     assert stage.is_done(tmp_path) and (ckpt / "export" / "model.safetensors").is_file()
     assert not partial.exists()  # the rerun's own save of that step replaced it
+
+
+def _ray_processes(port: int) -> list[str]:
+    out = subprocess.run(
+        ["pgrep", "-af", f"(gcs_server|raylet).*{port}"], capture_output=True, text=True
+    ).stdout
+    return [line for line in out.splitlines() if "pgrep" not in line]
+
+
+@pytest.mark.slow
+def test_ray_curation_stage_starts_its_own_cluster(slurm, tmp_path, monkeypatch):
+    """A `--executor ray` curation stage starts a Ray head in its allocation (workers on further nodes), its
+    driver joins it with --ray-address, the output equals an in-process run, and no Ray process outlives
+    the job."""
+    from dataclasses import replace
+
+    from infir.curation.decontam_cli import build_index_cmd
+    from infir.curation.pipeline import run_pipeline
+
+    monkeypatch.setenv("PATH", f"{Path(sys.executable).parent}:{os.environ['PATH']}")  # sbatch exports it
+    port = 6391  # not Ray's default, so nothing else on the machine is mistaken for this cluster
+    index = tmp_path / "bench.npz"
+    from click.testing import CliRunner
+
+    assert CliRunner().invoke(build_index_cmd, ["--humaneval", "--out", str(index)]).exit_code == 0
+    corpus = ROOT / "data/demo/web"
+    argv = ["infir", "curate", "demo_web", "--input", str(corpus), "--output", str(tmp_path / "ray_out"),
+            "--executor", "ray", "--quiet", f"decontam_index={index}"]  # fmt: skip
+    stage = Stage("curate_web", argv)
+    subs = submit_chain(Chain([stage]), replace(slurm, ray_port=port), tmp_path)
+    try:
+        jobs = _wait([subs[0].job_id], timeout=300)
+        log = next((tmp_path / "curate_web").glob("curate_web_*.out")).read_text()
+        assert jobs[subs[0].job_id]["JobState"] == "COMPLETED", log[-3000:]
+        script = (tmp_path / "curate_web" / "curate_web.sbatch").read_text()
+        assert "ray start --head" in script and "--ray-address=$INFIR_RAY_ADDRESS" in script
+        head = re.search(r"ray cluster: head (\S+):(\d+), 1 node", log)
+        assert head and int(head[2]) == port, log[-3000:]
+        assert f"({head[1]}:{port})" in log  # the driver joined that cluster instead of starting one
+        local = run_pipeline("demo_web", [corpus], tmp_path / "local_out", overrides=[f"decontam_index={index}"],
+                             quiet=True)  # fmt: skip
+        assert local.to_json()["steps"]
+        for sub in ("kept", "rejects"):
+            for p in sorted((tmp_path / "local_out" / sub).glob("*.jsonl")):
+                assert (tmp_path / "ray_out" / sub / p.name).read_bytes() == p.read_bytes(), p.name
+        end = time.time() + 30
+        while _ray_processes(port) and time.time() < end:
+            time.sleep(0.5)
+        assert not _ray_processes(port)
+    finally:
+        for line in _ray_processes(port):
+            os.kill(int(line.split()[0]), 9)
