@@ -99,6 +99,31 @@ def train_recall(
     return {**history[-1], "model": str(out), "model_bytes": out.stat().st_size, "history": history}
 
 
+_MODELS: dict[str, Any] = {}  # per process: a worker scoring several shards loads the model once
+
+
+def _load_model(path: str) -> Any:
+    import fasttext
+
+    if path not in _MODELS:
+        if not Path(path).is_file():
+            raise ConfigError("model", f"recall model not found: {path}")
+        _MODELS[path] = fasttext.load_model(path)
+    return _MODELS[path]
+
+
+def _scored(model: Any, docs: Iterable[Doc], batch: int = 1000) -> Iterable[tuple[float, str]]:
+    """(-score, id) per document, scored in batches."""
+    chunk: list[Doc] = []
+    for doc in itertools.chain(docs, [None]):  # None flushes the last chunk
+        if doc is not None:
+            chunk.append(doc)
+        if chunk and (doc is None or len(chunk) == batch):
+            scores = fasttext_scores(model, [d["text"] for d in chunk], POS)
+            yield from ((-s, str(d["id"])) for d, s in zip(chunk, scores))
+            chunk = []
+
+
 @register_step("recall")
 class Recall(GlobalStep):
     reasons = ("below_recall_threshold", "not_top_k")
@@ -128,37 +153,33 @@ class Recall(GlobalStep):
         return self.cfg.top_k > 0  # threshold mode decides per document, no corpus pass needed
 
     def fit(self, shards: Mapping[str, Callable[[], Iterable[Doc]]], workdir: Path) -> None:
-        if self._model is None:
-            self.setup()
-        k, best = self.cfg.top_k, []
-        for name in sorted(shards):
-            path = Path(workdir) / "top_k" / f"{name}.json"
-            if not path.is_file():  # this shard's K best as (-score, id): the corpus K best are among them
-                path.parent.mkdir(parents=True, exist_ok=True)
-                top = heapq.nsmallest(k, self._scored(shards[name]()))
-                tmp = path.with_suffix(".tmp")
-                tmp.write_text(json.dumps(top))
-                tmp.replace(path)
+        """Each shard's K best (-score, id), one task per shard through the fan-out (the corpus K best are
+        among them; saved per shard, so a rerun scores only the shards it lacks), then merged here."""
+        from infir.curation.executors.fanout import fan_out
+
+        k, model_path = self.cfg.top_k, self.cfg.model
+        saved = {name: Path(workdir) / "top_k" / f"{name}.json" for name in sorted(shards)}
+        todo = [name for name, path in saved.items() if not path.is_file()]
+
+        def top_of(j: int) -> int:  # runs in a worker: loads the model there (a fastText model won't pickle)
+            name = todo[j]
+            top = heapq.nsmallest(k, _scored(_load_model(model_path), shards[name]()))
+            saved[name].parent.mkdir(parents=True, exist_ok=True)
+            tmp = saved[name].with_suffix(".tmp")
+            tmp.write_text(json.dumps(top))
+            tmp.replace(saved[name])
+            return len(top)
+
+        for done, (j, n) in enumerate(fan_out(top_of, len(todo), self.fanout), 1):
+            print(f"recall: [{done}/{len(todo)}] {todo[j]}: top {n} scored")
+        best: list[tuple[float, str]] = []
+        for path in saved.values():
             best = heapq.nsmallest(k, best + [tuple(x) for x in json.loads(path.read_text())])
         self._cutoff = best[-1] if len(best) == k else None
         self._fitted = True
 
-    def _scored(self, docs: Iterable[Doc], batch: int = 1000) -> Iterable[tuple[float, str]]:
-        chunk: list[Doc] = []
-        for doc in itertools.chain(docs, [None]):  # None flushes the last chunk
-            if doc is not None:
-                chunk.append(doc)
-            if chunk and (doc is None or len(chunk) == batch):
-                scores = fasttext_scores(self._model, [d["text"] for d in chunk], POS)
-                yield from ((-s, str(d["id"])) for d, s in zip(chunk, scores))
-                chunk = []
-
     def setup(self) -> None:
-        import fasttext
-
-        if not Path(self.cfg.model).is_file():
-            raise ConfigError("model", f"recall model not found: {self.cfg.model}")
-        self._model = fasttext.load_model(self.cfg.model)
+        self._model = _load_model(self.cfg.model)
 
     def filter_batch(self, docs: Sequence[Doc]) -> list[str | None]:
         if self._model is None:

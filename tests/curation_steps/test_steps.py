@@ -147,6 +147,13 @@ def _top_k_in_a_pipeline(tmp_path: Path, docs: list[dict]) -> None:
     assert sorted(kept) == sorted(
         d["id"] for d in sorted(pool, key=lambda d: (-d["recall_score"], d["id"]))[:10]
     )
+    # the per-shard scoring of fit() fanned out over 2 processes: the same files
+    two = PipelineConfig(name="topk", steps=steps, batch_size=16, workers=2)
+    run_pipeline(two, src, tmp_path / "out2", quiet=True)
+    for sub in ("kept", "rejects"):
+        for f in sorted((tmp_path / "out" / sub).glob("*.jsonl")):
+            assert (tmp_path / "out2" / sub / f.name).read_bytes() == f.read_bytes(), f.name
+    assert len(list((tmp_path / "out2" / "_state" / "global").rglob("top_k/*.json"))) == 3
 
 
 def test_train_recall_cli(tmp_path: Path):
