@@ -19,6 +19,7 @@ from infir.config import dump_yaml, resolve
 EXTERNAL = {
     "train-recall": ("infir.curation.recall_cli", "train_recall_cmd"),
     "build-decontam-index": ("infir.curation.decontam_cli", "build_index_cmd"),
+    "select-long-cot": ("infir.curation.long_cot_cli", "select_long_cot_cmd"),
 }
 
 

@@ -199,8 +199,11 @@ def build_container(cfg: TrainConfig) -> Any:
             reset_attention_mask=False, reset_position_ids=False, eod_mask_loss=False,
             dataloader_type="single", num_workers=8, data_sharding=True,
         )  # fmt: skip
+    sft_cp = cfg.stage == "sft" and p.cp > 1
+    provider = _model_provider(cfg)
+    provider.calculate_per_token_loss = sft_cp or provider.calculate_per_token_loss
     return bc.ConfigContainer(
-        model=_model_provider(cfg),
+        model=provider,
         train=bc.TrainingConfig(train_iters=iters, global_batch_size=t.global_batch_size,
                                 micro_batch_size=t.micro_batch_size),
         # no held-out split in the recipes (data.split 100,0,0): the eval NLL comes from `infir eval`
@@ -209,8 +212,10 @@ def build_container(cfg: TrainConfig) -> Any:
         scheduler=scheduler,
         ddp=bc.DistributedDataParallelConfig(
             use_distributed_optimizer=p.use_distributed_optimizer, overlap_grad_reduce=p.overlap_grad_reduce,
-            overlap_param_gather=p.overlap_param_gather, grad_reduce_in_fp32=True, average_in_collective=True,
-            check_for_nan_in_grad=True,
+            overlap_param_gather=p.overlap_param_gather, grad_reduce_in_fp32=True,
+            # SFT with context parallelism: a CP rank can hold only masked (prompt) tokens, so the loss is
+            # summed per token and averaged outside the collective (Bridge refuses anything else)
+            average_in_collective=not sft_cp, check_for_nan_in_grad=True,
         ),
         dataset=dataset,
         logger=bc.LoggerConfig(log_interval=t.log_interval, tensorboard_dir=_abs(Path(cfg.checkpoint.dir) / "tb")),

@@ -81,6 +81,7 @@ def _tiny(cfg: TrainConfig, name: str, **train: int) -> TrainConfig:
         model=model,
         schedule=sched,
         train=TrainSection(**steps),
+        parallel=dataclasses.replace(cfg.parallel, tp=1, pp=1, cp=1, dp=1),  # the CPU engine is one process
         checkpoint=dataclasses.replace(cfg.checkpoint, dir=f"runs/{name}", save_interval=5),
     )
 
@@ -119,9 +120,17 @@ def sft() -> TrainConfig:
 
 @register_recipe()
 def sft_long_cot() -> TrainConfig:
-    """Long-CoT SFT on NuminaMath-QwQ-CoT: the SFT rules (paper gives no separate hyperparameters)."""
+    """Long-CoT SFT on NuminaMath-QwQ-CoT (the 2M pool or 200K subset of `infir curate select-long-cot`):
+    the SFT rules (the paper gives no separate hyperparameters). QwQ traces are far longer than 4,096
+    tokens: 16,384 (ours) with context parallelism 2 on the GPU engine; set train.seq_length to the p99
+    trace length that select-long-cot prints for your copy of the data."""
     cfg = _sft_base("sft_long_cot")
-    return dataclasses.replace(cfg, init=InitConfig(kind="hf", path="runs/sft/export"))
+    return dataclasses.replace(
+        cfg,
+        init=InitConfig(kind="hf", path="runs/sft/export"),
+        train=dataclasses.replace(cfg.train, seq_length=16384),
+        parallel=dataclasses.replace(cfg.parallel, cp=2),
+    )
 
 
 @register_recipe()

@@ -36,6 +36,9 @@ def _die_with_driver() -> None:
         ctypes.CDLL(None).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
     except (OSError, AttributeError):
         pass
+    # The pool ends its idle workers with SIGTERM; a handler the driver inherited (Ray installs one in every
+    # process that called ray.init) would keep a worker alive and hang the pool's exit forever.
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
 
 
 def _call(i: int) -> tuple[int, Any]:

@@ -88,7 +88,15 @@ def test_every_recipe_builds_and_validates_at_64_gpus(
     extra = CASES[case]
     cfg = _recipe(name, tmp_path, blend_yaml, tokenizer_dir, hf_model, sft_jsonl, *extra)
     c = _validated(cfg)
-    assert c.data_parallel_size == WORLD
+    p = cfg.parallel
+    assert c.data_parallel_size == WORLD // (p.tp * p.pp * p.cp)
+    if name == "sft_long_cot":  # QwQ-length sequences over 2 CP ranks; Bridge's CP-SFT loss rules hold
+        assert (
+            c.model.context_parallel_size == 2 and c.model.seq_length == 16384 and c.data_parallel_size == 32
+        )
+        assert c.model.calculate_per_token_loss and not c.ddp.average_in_collective
+    else:
+        assert c.ddp.average_in_collective
     # weight decay 0.1 everywhere megatron-core reads it (Bridge's helper would have made it 0.033)
     assert c.optimizer.weight_decay == c.scheduler.start_weight_decay == c.scheduler.end_weight_decay == 0.1
     assert c.checkpoint.most_recent_k == cfg.checkpoint.keep_last

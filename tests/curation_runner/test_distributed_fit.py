@@ -59,3 +59,22 @@ def test_fit_on_ray_equals_one_process(tmp_path):
     run_pipeline(PipelineConfig(name="fit", steps=STEPS, batch_size=50, num_cpus=2), corpus, tmp_path / "ray",
                  executor="ray", quiet=True)  # fmt: skip
     assert digest(tmp_path / "w1") == digest(tmp_path / "ray")
+
+
+def test_worker_pool_ends_even_if_the_driver_ignores_sigterm(tmp_path):
+    """Ray's ray.init() leaves a SIGTERM handler in the driver; forked workers inherited it, so the pool's
+    SIGTERM to its idle workers did nothing and a 2-worker run hung at its end (seen in the full suite)."""
+    import subprocess
+    import sys
+
+    corpus = _corpus(tmp_path)
+    script = (
+        "import signal, sys\n"
+        "signal.signal(signal.SIGTERM, lambda *a: None)\n"
+        "from infir.curation.pipeline import PipelineConfig, run_pipeline\n"
+        f"cfg = PipelineConfig(name='fit', steps={STEPS!r}, batch_size=50, workers=2)\n"
+        f"run_pipeline(cfg, {str(corpus)!r}, {str(tmp_path / 'out')!r}, quiet=True)\n"
+        "print('finished')\n"
+    )
+    proc = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0 and "finished" in proc.stdout, proc.stderr[-2000:]
