@@ -22,6 +22,7 @@ _STEPS: dict[str, type[Step]] = {}
 STEP_MODULES: list[str] = [
     "infir.curation.filters.web",
     "infir.curation.filters.code",
+    "infir.curation.filters.repos",
     "infir.curation.filters.math",
     "infir.curation.scorers",
     "infir.curation.recall",
