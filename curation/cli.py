@@ -18,6 +18,7 @@ from infir.config import dump_yaml, resolve
 #: name -> (module, attribute) of commands that live with their step's code
 EXTERNAL = {
     "train-recall": ("infir.curation.recall_cli", "train_recall_cmd"),
+    "recall-rounds": ("infir.curation.recall_cli", "recall_rounds_cmd"),
     "build-decontam-index": ("infir.curation.decontam_cli", "build_index_cmd"),
     "select-long-cot": ("infir.curation.long_cot_cli", "select_long_cot_cmd"),
 }

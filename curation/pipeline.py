@@ -66,6 +66,9 @@ class PipelineConfig:
     #: fastText model given to every `recall` / `quality_score` step that sets no `model` (overrides
     #: cannot reach into the `steps` list, so site-specific paths are set here: recall_model=PATH)
     recall_model: str = ""
+    #: per-domain recall models for every `recall` step that sets neither `model` nor `models`:
+    #: recall_models.math=PATH recall_models.code=PATH recall_models.other=PATH (used before recall_model)
+    recall_models: dict[str, str] = field(default_factory=dict)
     quality_model: str = ""
 
     def validate(self) -> None:
@@ -88,7 +91,14 @@ def build_steps(cfg: PipelineConfig) -> list[tuple[str, Step]]:
         spec = dict(spec) if isinstance(spec, dict) else spec
         if isinstance(spec, dict) and spec.get("type") in PATH_DEFAULTS:
             key, default = PATH_DEFAULTS[spec["type"]]
-            if not spec.get(key):
+            if (
+                spec["type"] == "recall"
+                and not spec.get("model")
+                and not spec.get("models")
+                and cfg.recall_models
+            ):
+                spec["models"] = dict(cfg.recall_models)
+            elif not spec.get(key) and not spec.get("models"):
                 spec[key] = getattr(cfg, default)
         step = build_step(spec, f"steps[{i}]")
         seen[step.name] = seen.get(step.name, 0) + 1
@@ -107,7 +117,10 @@ def missing_paths(config_or_path: str | Path, overrides: Sequence[str] = ()) -> 
     for spec in data.get("steps") or []:
         if isinstance(spec, dict) and spec.get("type") in PATH_DEFAULTS:
             key, default = PATH_DEFAULTS[spec["type"]]
-            if not spec.get(key) and not data.get(default) and default not in missing:
+            given = spec.get(key) or spec.get("models") or data.get(default)
+            if spec.get("type") == "recall":
+                given = given or data.get("recall_models")
+            if not given and default not in missing:
                 missing.append(default)
     return missing
 

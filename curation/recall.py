@@ -131,15 +131,25 @@ class Recall(GlobalStep):
     @dataclass
     class Config:
         model: str = ""
+        #: one model per domain (the paper: math, code-related, other; `infir curate recall-rounds`): a
+        #: document is kept when any domain's score reaches `threshold`; `recall_domain` names the best
+        models: dict[str, str] = dataclasses.field(default_factory=dict)
         field: str = "recall_score"  # shadows dataclasses.field below, hence the module prefix
         threshold: float = dataclasses.field(default=0.5, metadata={"ge": 0, "le": 1})
         #: keep only the K best-scoring documents of the whole corpus (0 = keep score >= `threshold`)
         top_k: int = dataclasses.field(default=0, metadata={"ge": 0})
 
         def validate(self) -> None:
-            if not self.model:
+            if self.models and self.model:
+                raise ConfigError("models", "give one `model` or per-domain `models`, not both")
+            if self.models and self.top_k:
                 raise ConfigError(
-                    "model", "recall needs `model`: a fastText .bin from `infir curate train-recall`"
+                    "top_k", "top_k ranks one model's scores; with per-domain `models` use threshold"
+                )
+            if not self.model and not self.models:
+                raise ConfigError(
+                    "model",
+                    "recall needs `model` (or `models`): a fastText .bin from `infir curate train-recall`",
                 )
 
     def __init__(self, cfg: Config) -> None:
@@ -179,12 +189,24 @@ class Recall(GlobalStep):
         self._fitted = True
 
     def setup(self) -> None:
-        self._model = _load_model(self.cfg.model)
+        if self.cfg.models:
+            self._model = {domain: _load_model(path) for domain, path in sorted(self.cfg.models.items())}
+        else:
+            self._model = _load_model(self.cfg.model)
 
     def filter_batch(self, docs: Sequence[Doc]) -> list[str | None]:
         if self._model is None:
             self.setup()
-        scores = fasttext_scores(self._model, [d["text"] for d in docs], POS)
+        texts = [d["text"] for d in docs]
+        if self.cfg.models:  # per domain: the best domain's score decides, and is named
+            per = {domain: fasttext_scores(m, texts, POS) for domain, m in self._model.items()}
+            domains = list(per)
+            best = [max(domains, key=lambda k, i=i: per[k][i]) for i in range(len(docs))]
+            scores = [per[b][i] for i, b in enumerate(best)]
+            for d, b in zip(docs, best):
+                d["recall_domain"] = b
+        else:
+            scores = fasttext_scores(self._model, texts, POS)
         for d, s in zip(docs, scores):
             d[self.cfg.field] = s
         if self.cfg.top_k > 0:

@@ -82,3 +82,38 @@ def train_recall_cmd(
         click.echo(f"{h['iteration']:>9} {h['positives']:>9} {h.get('precision', float('nan')):>9.3f} "
                    f"{h.get('recall', float('nan')):>7.3f}")  # fmt: skip
     click.echo(f"model: {metrics['model']} ({metrics['model_bytes'] / 1e6:.1f} MB)")
+
+
+@click.command("recall-rounds")
+@click.option("--domain", required=True, help="The domain this model recalls (math, code, other).")
+@click.option(
+    "--positives", multiple=True, required=True, help="Seed positives (.jsonl with `text`, or .txt)."
+)
+@click.option("--negatives", multiple=True, required=True, help="Negatives (same formats).")
+@click.option("--corpus", multiple=True, required=True,
+              help="Shards (or folders of them) to recall from: JSONL/Parquet with id, text, url.")  # fmt: skip
+@click.option(
+    "--out", required=True, type=click.Path(path_type=Path), help="Folder for round_N/, model.bin, rounds.md."
+)
+@click.option("--dry-run", is_flag=True, help="Print the resolved config as YAML and exit.")
+@click.argument("overrides", nargs=-1)
+def recall_rounds_cmd(domain, positives, negatives, corpus, out, dry_run, overrides) -> None:
+    """DeepSeekMath-style recall rounds for one domain: train, recall from the rest of the corpus, grow the
+    positives by topic hosts, repeat. OVERRIDES: rounds=4 threshold=0.5 domain_share=0.1 train.epochs=3 ..."""
+    from infir.config import overrides_to_dict
+    from infir.curation.io import find_shards
+    from infir.curation.recall_rounds import RoundsConfig, run_rounds
+
+    cfg = from_dict(RoundsConfig, {"domain": domain, **overrides_to_dict(overrides)})
+    if dry_run:
+        click.echo(dump_yaml(cfg), nl=False)
+        return
+    try:
+        shards = [s.path for s in find_shards(corpus)]
+    except FileNotFoundError as exc:
+        raise ConfigError("--corpus", str(exc)) from None
+    history = run_rounds(
+        _read_texts(positives, "positives"), _read_texts(negatives, "negatives"), shards, out, cfg
+    )
+    click.echo((out / "rounds.md").read_text())
+    click.echo(f"model: {out / 'model.bin'} ({len(history)} rounds)")

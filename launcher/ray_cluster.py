@@ -49,8 +49,10 @@ def bootstrap_lines(cluster: ClusterConfig, container: list[str]) -> list[str]:
         'stop_ray() { if [ ${#RAY_STEPS[@]} -gt 0 ]; then kill "${RAY_STEPS[@]}" 2>/dev/null || true; '
         'wait "${RAY_STEPS[@]}" 2>/dev/null || true; fi; }',
         "trap stop_ray EXIT",
+        # a per-job temp dir: `ray start` records its address in <temp dir>/ray_current_cluster, and the
+        # shared /tmp/ray one would make a later plain ray.init() on the node join this (dead) cluster
         f'{on_head} ray start --head --node-ip-address="$RAY_HEAD_IP" --port="$RAY_PORT" '
-        f"--include-dashboard=false {common} &",
+        f'--temp-dir="/tmp/ray_job$SLURM_JOB_ID" --include-dashboard=false {common} &',
         "RAY_STEPS+=($!)",
         f"RAY_DEADLINE=$((SECONDS + {cluster.ray_start_timeout_s}))",
         f'until {on_head} ray health-check --address "$INFIR_RAY_ADDRESS" >/dev/null 2>&1; do',

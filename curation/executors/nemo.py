@@ -80,7 +80,11 @@ class NemoCuratorExecutor:
         if self.cfg.ray_address:
             ray.init(address=self.cfg.ray_address, log_to_driver=False)
         else:
-            ray.init(num_cpus=self.cfg.num_cpus, include_dashboard=False, log_to_driver=False)
+            # address="local": always a new instance, never a cluster that RAY_ADDRESS or a leftover
+            # /tmp/ray/ray_current_cluster (written by any `ray start` on this machine) points at
+            ray.init(
+                address="local", num_cpus=self.cfg.num_cpus, include_dashboard=False, log_to_driver=False
+            )
         RAY_STARTUP_S = time.perf_counter() - t0
         self._started_ray = True
         print(f"ray: started in {RAY_STARTUP_S:.1f}s ({self.cfg.ray_address or 'local'})", file=sys.stderr)

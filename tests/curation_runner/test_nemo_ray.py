@@ -29,9 +29,13 @@ def files(folder):
 
 
 @pytest.mark.slow
-def test_ray_executor_matches_local(tmp_path, capsys):
+def test_ray_executor_matches_local(tmp_path, capsys, monkeypatch):
     pytest.importorskip("nemo_curator")
     from infir.curation.executors import nemo
+
+    # a cluster address left in the environment (or in /tmp/ray/ray_current_cluster by any `ray start` on
+    # the machine, e.g. a SLURM job's) must not capture a run that asked for a local Ray
+    monkeypatch.setenv("RAY_ADDRESS", "127.0.0.1:1")
 
     corpus = write_corpus(tmp_path / "in", n_shards=4, docs_per_shard=100, malformed_every=40)
     (corpus / "shard-zz.jsonl").write_text("{oops\n")  # a shard with no valid document: no Ray task at all

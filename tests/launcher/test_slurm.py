@@ -289,6 +289,9 @@ def test_ray_curation_stage_starts_its_own_cluster(slurm, tmp_path, monkeypatch)
         for sub in ("kept", "rejects"):
             for p in sorted((tmp_path / "local_out" / sub).glob("*.jsonl")):
                 assert (tmp_path / "ray_out" / sub / p.name).read_bytes() == p.read_bytes(), p.name
+        # nothing left that a later plain ray.init() on this node would join
+        current = Path("/tmp/ray/ray_current_cluster")
+        assert not current.is_file() or f":{port}" not in current.read_text()
         end = time.time() + 30
         while _ray_processes(port) and time.time() < end:
             time.sleep(0.5)
