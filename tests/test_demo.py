@@ -60,6 +60,14 @@ def test_demo_report_headings_numbers_and_plots(tmp_path):
         write_results(
             run / "eval" / stage, "web_nll", "m", {"nll_per_token": 7.0 - i, "tokens": 114548, "docs": 48}
         )
+    # the raw-vs-curated anneal pair: same steps, scored on the same valset
+    (run / "anneal-raw").mkdir()
+    (run / "anneal-raw" / "metrics.jsonl").write_text(
+        "".join(json.dumps({"step": s, "loss": 7.5}) + "\n" for s in range(1, 41))
+    )
+    write_results(
+        run / "eval" / "anneal-raw", "web_nll", "m", {"nll_per_token": 6.25, "tokens": 114548, "docs": 48}
+    )
     (run / "tokens").mkdir()
     (run / "tokens" / "token_counts.json").write_text(json.dumps({"web": {"tokens": 76709}}))
     (run / "tokenizer").mkdir()
@@ -73,3 +81,6 @@ def test_demo_report_headings_numbers_and_plots(tmp_path):
     assert "BPE tokens" in text and "whitespace-separated words" in text and "scores\nworst" in text
     assert "| web | 76,709 |" in text
     assert (run / "loss_curves.png").stat().st_size > 10_000
+    raw = text.split("## Raw vs curated data")[1]
+    assert "| curated | 40 | 6.600 | 6.0000 |" in raw and "| raw | 40 | 7.500 | 6.2500 |" in raw
+    assert "Curated minus raw: -0.2500 NLL/token (curated better)" in raw
