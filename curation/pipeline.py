@@ -27,6 +27,7 @@ from infir.config import (
     load_yaml,
     overrides_to_dict,
     resolve,
+    set_by_override,
     to_dict,
 )
 from infir.curation.base import GlobalStep, Step, StepStats
@@ -136,7 +137,11 @@ def load_config(config_or_path: PipelineConfig | str | Path, overrides: Sequence
     # (decontam_index) to the command line
     data = deep_merge(to_dict(PipelineConfig(name=path.stem)), load_yaml(path))
     data = deep_merge(data, overrides_to_dict(overrides))
-    return from_dict(PipelineConfig, data)
+    try:
+        return from_dict(PipelineConfig, data)
+    except ConfigError as exc:  # name the layer that set the bad value, as recipe errors do
+        where = "a command-line override" if set_by_override(exc.path, overrides) else str(path)
+        raise ConfigError(exc.path, f"{exc.message} (set in {where})") from None
 
 
 @dataclass

@@ -48,6 +48,11 @@ SUBCOMMANDS: dict[str, tuple[str, str, str]] = {
         "InfiR-VL-1.6B: clean image-text pairs, convert GUI data, run stages.",
     ),
     "demo": ("infir.demo", "app", "Run the whole chain at toy scale on the shipped corpus (CPU, minutes)."),
+    "compare-data": (
+        "infir.compare_data",
+        "app",
+        "Anneal one checkpoint on raw vs curated data at equal tokens; NLL and MMLU side by side.",
+    ),
 }
 
 

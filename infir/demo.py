@@ -216,94 +216,41 @@ def build_stages(cfg: DemoConfig) -> list:
         Stage(
             name="report",
             argv=_steps("report", str(run)),
-            after=[f"eval-{c}" for c in ("pretrain", "anneal", "sft", "anneal-raw")],
+            after=[
+                *(f"eval-{c}" for c in ("pretrain", "anneal", "sft", "anneal-raw")),
+                "mmlu-anneal",
+                "mmlu-anneal-raw",
+            ],  # fmt: skip
         )
     )
     return stages
 
 
 def raw_vs_curated_stages(cfg: DemoConfig, run: Path, corpus: Path, common: list[str]) -> list:
-    """The paper's check of its curation by continued pretraining: the anneal again from the same pretrained
-    checkpoint, for the same steps (so the same number of tokens), on the raw corpus (only malformed records
-    removed) tokenized and mixed like the curated one; both are scored on the same validation set."""
+    """The paper's check of its curation by continued pretraining (infir/compare_data.py): the anneal again
+    from the same pretrained checkpoint, for the same steps (so the same number of tokens), on the raw corpus
+    (only malformed records removed) tokenized and mixed like the curated one; both scored alike."""
+    from infir.compare_data import arm_stages, mmlu_stage
     from infir.launcher.chain import Stage
 
-    raw = run / "raw"
-    stages = [
-        Stage(
-            name="curate-raw",
-            argv=_infir(
-                "curate",
-                "demo_raw",
-                "--quiet",
-                *[a for d in DOMAINS for a in ("--input", f"{d}={corpus / d}")],
-                "--output",
-                str(raw / "curated"),
-            ),  # fmt: skip
-            outputs=[str(raw / "curated")],
-        )
-    ]
-    for domain in DOMAINS:
-        stages.append(
-            Stage(
-                name=f"tokenize-raw-{domain}",
-                argv=_infir(
-                    "tokenize",
-                    "--input",
-                    str(raw / "curated" / "kept" / domain),
-                    "--output",
-                    str(raw / "tokens"),
-                    "--tokenizer",
-                    str(run / "tokenizer"),
-                    "--source",
-                    domain,
-                    "--workers",
-                    str(cfg.workers),
-                    "--overwrite",
-                ),  # fmt: skip
-                after=["curate-raw", "tokenizer"],
-            )
-        )
-    mixture = CONF_DIR / "mixtures" / "demo.yaml"
-    counts, blend = raw / "tokens" / "token_counts.json", raw / "blend.yaml"
-    stages += [
-        Stage(
-            name="mix-raw",
-            argv=_infir("mix", str(mixture), "--counts", str(counts), "--output", str(blend)),
-            after=[f"tokenize-raw-{d}" for d in DOMAINS],
+    raw = run / "raw" / "curated"
+    curate = Stage(
+        name="curate-raw",
+        argv=_infir(
+            "curate",
+            "demo_raw",
+            "--quiet",
+            *[a for d in DOMAINS for a in ("--input", f"{d}={corpus / d}")],
+            "--output",
+            str(raw),
         ),  # fmt: skip
-        Stage(
-            name="anneal-raw",
-            argv=_infir(
-                "train",
-                "anneal_tiny",
-                *common,
-                f"data.blend={blend}",
-                "init.kind=checkpoint",
-                f"init.path={run / 'pretrain'}",
-                f"checkpoint.dir={run / 'anneal-raw'}",
-                f"train.train_steps={cfg.anneal_steps}",
-            ),  # fmt: skip
-            after=["pretrain", "mix-raw"],
-            outputs=[str(run / "anneal-raw")],
-        ),
-        Stage(
-            name="eval-anneal-raw",
-            argv=_infir(
-                "eval",
-                "web_nll",
-                "--model",
-                str(run / "anneal-raw" / "export"),
-                "--data",
-                str(run / "valset" / "kept.jsonl"),
-                "--output",
-                str(run / "eval" / "anneal-raw"),
-            ),  # fmt: skip
-            after=["anneal-raw", "valset"],
-            outputs=[str(run / "eval" / "anneal-raw")],
-        ),
-    ]
-    return stages
+        outputs=[str(raw)],
+    )
+    arm = arm_stages("raw", raw / "kept", run, tokenizer=run / "tokenizer", init=run / "pretrain",
+                     mixture=CONF_DIR / "mixtures" / "demo.yaml", valset=run / "valset" / "kept.jsonl",
+                     train_args=["anneal_tiny", *common], steps=cfg.anneal_steps, workers=cfg.workers,
+                     after=["curate-raw", "tokenizer", "pretrain", "valset"])  # fmt: skip
+    return [curate, *arm, mmlu_stage("anneal", run)]
 
 
 @app.command(help=__doc__)

@@ -68,7 +68,12 @@ def launch(
         Path("conf/cluster/local_slurm.yaml"), "--cluster", "-c", help="Cluster profile."
     ),
     pipeline: str = typer.Option("infir", help="Pipeline that holds TARGET when TARGET is a stage name."),
-    run_dir: Path = typer.Option(Path("runs/infir"), "--run-dir", help="Logs, scripts and done markers."),
+    run_dir: str = typer.Option(
+        None,
+        "--run-dir",
+        help="Logs, scripts, done markers and stage outputs: a host or container path under a mount "
+        "(default: <the /runs mount>/infir, or ./runs/infir without containers).",
+    ),
     var: list[str] = typer.Option(
         None, "--var", help="Pipeline var NAME=VALUE (repeatable), e.g. raw=/data."
     ),
@@ -76,8 +81,13 @@ def launch(
     local: bool = typer.Option(False, "--local", help="Run the chain here as subprocesses (no SLURM)."),
 ) -> None:
     """Render each stage's sbatch (saved as <run-dir>/<stage>/<stage>.sbatch) and submit the chain."""
+    import os
+
+    from infir.launcher.layout import run_dirs, training_layout
+
     cfg = load_cluster(cluster, overrides or [])
-    chain = resolve_target(target, pipeline, run_dir, parse_vars(var))
+    dirs = run_dirs(cfg, run_dir, os.getcwd())
+    chain = resolve_target(target, pipeline, Path(dirs.job), parse_vars(var))
     if local or cfg.local:
         if dry_run:
             typer.echo(dump_yaml(cfg))
@@ -86,17 +96,21 @@ def launch(
             return
         from infir.launcher.local import LocalExecutor
 
-        results = LocalExecutor(run_dir).run(chain)
+        results = LocalExecutor(Path(dirs.host)).run(chain)
         if any(r.status == "failed" for r in results):
             raise typer.Exit(1)
         return
     from infir.launcher.slurm import submit_chain
 
-    subs = submit_chain(chain, cfg, run_dir, dry_run=dry_run)
+    layouts = [line for stage in chain if (line := training_layout(stage, cfg))]  # refuses bad splits first
+    subs = submit_chain(chain, cfg, dirs.host, dry_run=dry_run, job_run_dir=dirs.job)
     if dry_run:
         typer.echo(
             "# resolved cluster profile\n" + "\n".join(f"# {ln}" for ln in dump_yaml(cfg).splitlines())
         )
+        typer.echo(f"# run dir: {dirs.host} on the host, {dirs.job} in the jobs")
+        for line in layouts:
+            typer.echo(f"# layout: {line}")
     for sub in subs:
         if dry_run:
             typer.echo(f"\n# ---- {sub.script} (dependency: {sub.dependency or 'none'}) ----")

@@ -73,8 +73,11 @@ def _command(stage: Stage, cluster: ClusterConfig, shape: dict[str, object]) -> 
     return [*srun, *stage.argv]
 
 
-def render(stage: Stage, cluster: ClusterConfig, run_dir: str | Path) -> str:
-    """The sbatch script for `stage` on `cluster`, logging under <run_dir>/<stage>/."""
+def render(
+    stage: Stage, cluster: ClusterConfig, run_dir: str | Path, job_run_dir: str | Path | None = None
+) -> str:
+    """The sbatch script for `stage` on `cluster`, logging under <run_dir>/<stage>/ (host paths: the batch
+    shell runs outside the container); the stage's command sees the folder as `job_run_dir`."""
     shape = stage_shape(stage, cluster)
     gpus = int(shape["gpus_per_node"])  # type: ignore[arg-type]
     stage_dir = Path(run_dir) / stage.name
@@ -106,7 +109,7 @@ def render(stage: Stage, cluster: ClusterConfig, run_dir: str | Path) -> str:
         "",
         "set -euo pipefail",
         *[f"export {k}={_q(v)}" for k, v in sorted(cluster.env.items())],
-        f"export INFIR_RUN_DIR={_q(run_dir)} INFIR_STAGE={_q(stage.name)}",
+        f"export INFIR_RUN_DIR={_q(job_run_dir or run_dir)} INFIR_STAGE={_q(stage.name)}",
         "export PYTHONUNBUFFERED=1",
         f"MARKER={_q(marker)}",
         'if [ -f "$MARKER" ]; then echo "stage already done ($MARKER), nothing to do"; exit 0; fi',
@@ -154,9 +157,11 @@ def render(stage: Stage, cluster: ClusterConfig, run_dir: str | Path) -> str:
     return "\n".join(lines)
 
 
-def write_script(stage: Stage, cluster: ClusterConfig, run_dir: str | Path) -> Path:
+def write_script(
+    stage: Stage, cluster: ClusterConfig, run_dir: str | Path, job_run_dir: str | Path | None = None
+) -> Path:
     """Render and save as <run_dir>/<stage>/<stage>.sbatch, next to the stage's logs."""
     path = Path(run_dir) / stage.name / f"{stage.name}.sbatch"
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(render(stage, cluster, run_dir))
+    path.write_text(render(stage, cluster, run_dir, job_run_dir))
     return path

@@ -33,9 +33,14 @@ class Submission:
 
 
 def submit_chain(
-    chain: Chain, cluster: ClusterConfig, run_dir: str | Path, dry_run: bool = False
+    chain: Chain,
+    cluster: ClusterConfig,
+    run_dir: str | Path,
+    dry_run: bool = False,
+    job_run_dir: str | Path | None = None,
 ) -> list[Submission]:
-    """Render every stage (saved next to its logs) and, unless dry_run, submit them as an afterok chain."""
+    """Render every stage (saved next to its logs) and, unless dry_run, submit them as an afterok chain.
+    `run_dir` is the host path (logs, scripts, markers); `job_run_dir` the same folder in the container."""
     run_dir = Path(run_dir).resolve() if not dry_run else Path(run_dir)
     if not dry_run and shutil.which("sbatch") is None:
         raise SlurmError("sbatch not found: run on a SLURM login node, or use --local / --dry-run")
@@ -44,9 +49,10 @@ def submit_chain(
     for stage in chain:
         # a dry run writes nothing (the run directory may only exist on the cluster)
         if dry_run:
-            script, text = run_dir / stage.name / f"{stage.name}.sbatch", render(stage, cluster, run_dir)
+            script = run_dir / stage.name / f"{stage.name}.sbatch"
+            text = render(stage, cluster, run_dir, job_run_dir)
         else:
-            script = write_script(stage, cluster, run_dir)
+            script = write_script(stage, cluster, run_dir, job_run_dir)
             text = script.read_text()
         if stage.is_done(run_dir):
             out.append(Submission(stage.name, script, None, None, skipped=True, text=text))

@@ -51,11 +51,26 @@ def test_a_failed_sbatch_is_one_line(tmp_path):
     assert traced.returncode != 0 and "Traceback" in traced.stderr
 
 
+def test_curation_errors_name_the_layer_that_set_the_value(tmp_path):
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("name: bad\nsteps:\n  - {type: gopher_repetition, dup_line_frac: abc}\n")
+    from_file = infir("curate", str(bad), "--dry-run")
+    assert (
+        from_file.returncode == 2
+        and f"steps[0].dup_line_frac: expected a number, got 'abc' (set in {bad})" in from_file.stderr
+    )
+    fixed = infir("curate", str(bad), "--dry-run", "steps.0.dup_line_frac=0.3")  # the command line wins
+    assert fixed.returncode == 0 and "dup_line_frac: 0.3" in fixed.stdout, fixed.stderr
+    cli = infir("curate", str(bad), "--dry-run", "steps.0.dup_line_frac=-x")
+    assert cli.returncode == 2 and "(set in a command-line override)" in cli.stderr
+
+
 def test_overrides_reach_list_items_and_typos_get_a_suggestion():
     ok = infir("curate", "demo_web", "--dry-run", "steps.0.dup_line_frac=0.5", "decontam_index=/x.npz")
     assert ok.returncode == 0 and "- {type: gopher_repetition, dup_line_frac: 0.5}" in ok.stdout, ok.stderr
     typo = infir("curate", "demo_web", "--dry-run", "steps.0.dup_line_fracc=0.5", "decontam_index=/x.npz")
     assert typo.returncode == 2 and "steps[0].dup_line_fracc" in typo.stderr
+    assert "(set in a command-line override)" in typo.stderr  # the layer that set it, as recipes say
     far = infir("curate", "demo_web", "--dry-run", "steps.40.dup_line_frac=0.5")
     assert far.returncode == 2 and "steps.40: index out of range" in far.stderr
     recipe = infir("train", "pretrain_900", "--dry-run")

@@ -68,6 +68,7 @@ def test_demo_report_headings_numbers_and_plots(tmp_path):
     write_results(
         run / "eval" / "anneal-raw", "web_nll", "m", {"nll_per_token": 6.25, "tokens": 114548, "docs": 48}
     )
+    write_results(run / "eval" / "anneal-mmlu", "harness_mmlu", "m", {"acc": 0.2624, "num_fewshot": 3})
     (run / "tokens").mkdir()
     (run / "tokens" / "token_counts.json").write_text(json.dumps({"web": {"tokens": 76709}}))
     (run / "tokenizer").mkdir()
@@ -82,5 +83,7 @@ def test_demo_report_headings_numbers_and_plots(tmp_path):
     assert "| web | 76,709 |" in text
     assert (run / "loss_curves.png").stat().st_size > 10_000
     raw = text.split("## Raw vs curated data")[1]
-    assert "| curated | 40 | 6.600 | 6.0000 |" in raw and "| raw | 40 | 7.500 | 6.2500 |" in raw
-    assert "Curated minus raw: -0.2500 NLL/token (curated better)" in raw
+    assert (
+        "| curated | 40 | 6.600 | 6.0000 | 0.262 (3) |" in raw and "| raw | 40 | 7.500 | 6.2500 | - |" in raw
+    )
+    assert "curated minus raw: -0.2500 NLL/token (curated better)" in raw

@@ -1,6 +1,14 @@
 """Typed, strict configs with YAML and `a.b=c` override layers (see strict.py and layers.py)."""
 
-from infir.config.layers import deep_merge, dump_yaml, load_yaml, overrides_to_dict, parse_override, resolve
+from infir.config.layers import (
+    deep_merge,
+    dump_yaml,
+    load_yaml,
+    overrides_to_dict,
+    parse_override,
+    resolve,
+    set_by_override,
+)
 from infir.config.strict import ConfigError, fail, from_dict, to_dict, validate
 
 __all__ = [
@@ -13,6 +21,7 @@ __all__ = [
     "overrides_to_dict",
     "parse_override",
     "resolve",
+    "set_by_override",
     "to_dict",
     "validate",
 ]

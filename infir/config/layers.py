@@ -80,6 +80,19 @@ def overrides_to_dict(overrides: Iterable[str]) -> dict[str, Any]:
     return out
 
 
+def set_by_override(path: str, overrides: Iterable[str]) -> bool:
+    """Whether an error at `path` (`steps[0].min_words`) lies under a key one of `overrides` sets."""
+    import re
+
+    target = [p for p in re.split(r"[.\[\]]+", path) if p]
+    for text in overrides:
+        keys = parse_override(text)[0]
+        n = min(len(keys), len(target))
+        if keys[:n] == target[:n]:
+            return True
+    return False
+
+
 def load_yaml(path: str | Path) -> dict[str, Any]:
     """Read a YAML mapping; syntax errors and non-mapping files name the file and line."""
     path = Path(path)

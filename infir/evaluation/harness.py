@@ -15,6 +15,7 @@ MBPP needs execution, so its generations (lm-eval `predict_only`) are run in our
 from __future__ import annotations
 
 import re
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -202,7 +203,10 @@ def _run_mmlu(
     from lm_eval import evaluator
     from lm_eval.models.huggingface import HFLM
 
-    configs = mmlu.task_configs(test_file, dev_file, shots, fewshot_from_test)
+    skipped: list[dict[str, str]] = []
+    configs = mmlu.task_configs(test_file, dev_file, shots, fewshot_from_test, skipped)
+    for item in skipped:
+        print(f"[mmlu] skipped {item['where']}: {item['reason']}", file=sys.stderr)
     dev = device or ("cuda" if torch.cuda.is_available() else "cpu")
     lm = HFLM(pretrained=str(model_path), device=dev, batch_size=batch_size)
     out = evaluator.simple_evaluate(
@@ -220,6 +224,7 @@ def _run_mmlu(
                     for s in first.values()]  # fmt: skip
     return {
         "benchmark": "mmlu", "num_fewshot": shots, "chat_template": chat_template, "items": sum(sizes.values()),
+        "skipped": skipped,
         "subjects": len(configs), "acc": mmlu.micro_average(out["results"], sizes),
         "acc_per_subject": {c["task"].removeprefix("infir_mmlu_"): out["results"][c["task"]]["acc,none"] for c in configs},
         "samples": samples,

@@ -25,12 +25,21 @@ def _task_dir() -> Path:
     return Path(lm_eval.__file__).parent / "tasks" / "mmlu" / "default"
 
 
-def _rows(path: str | Path) -> list[dict]:
+def _rows(path: str | Path, skipped: list[dict[str, str]]) -> list[dict]:
+    """The items of `path`; one lm-eval's A-D template cannot score (not 4 choices, answer not 0-3) goes to
+    `skipped` with its file:line and reason instead of being scored against a missing letter."""
     rows = []
     for where, rec in iter_jsonl(path):
         if not isinstance(rec, dict) or "subject" not in rec:
             raise ConfigError(where, "an MMLU item needs a `subject` (cais/mmlu's layout)")
-        rows.append(rec)
+        choices, answer = rec.get("choices"), rec.get("answer")
+        if not isinstance(choices, list) or len(choices) != 4:
+            n = len(choices) if isinstance(choices, list) else 0
+            skipped.append({"where": where, "reason": f"{n} choices; MMLU's template scores A-D"})
+        elif not isinstance(answer, int) or not 0 <= answer < 4:
+            skipped.append({"where": where, "reason": f"answer {answer!r} is not 0-3"})
+        else:
+            rows.append(rec)
     return rows
 
 
@@ -44,15 +53,26 @@ def has_subjects(path: str | Path) -> bool:
 
 
 def task_configs(test_file: str | Path, dev_file: str | Path | None, num_fewshot: int,
-                 fewshot_from_test: bool = False) -> list[dict[str, Any]]:  # fmt: skip
-    """One lm-eval task config per subject of `test_file`, its shots from the same subject in `dev_file`."""
+                 fewshot_from_test: bool = False, skipped: list[dict[str, str]] | None = None,
+                 ) -> list[dict[str, Any]]:  # fmt: skip
+    """One lm-eval task config per subject of `test_file`, its shots from the same subject in `dev_file`.
+    Items that cannot be scored are appended to `skipped` (file:line and reason)."""
+    skipped = [] if skipped is None else skipped
     template = yaml.safe_load((_task_dir() / "_default_template_yaml").read_text())
     test = defaultdict(list)
-    for row in _rows(test_file):
+    for row in _rows(test_file, skipped):
         test[row["subject"]].append(row)
+    if dev_file is not None and Path(dev_file).resolve() == Path(test_file).resolve():
+        # the same file as dev and test would put each item among its own shots, answer included
+        if num_fewshot > 0 and not fewshot_from_test:
+            raise ConfigError("fewshot_data", f"{dev_file} is also the test file: an item would see itself and "
+                                              "its answer among its shots; give a separate dev split, or "
+                                              "fewshot_from_test=true to draw shots from the test file "
+                                              "without the item itself")  # fmt: skip
+        dev_file = None
     dev = defaultdict(list)
     if dev_file is not None:
-        for row in _rows(dev_file):
+        for row in _rows(dev_file, skipped):
             dev[row["subject"]].append(row)
     elif num_fewshot > 0 and not fewshot_from_test:
         raise ConfigError("fewshot_data", "MMLU few-shot needs the dev split (fewshot_data=<dev.jsonl>)")
@@ -63,7 +83,10 @@ def task_configs(test_file: str | Path, dev_file: str | Path | None, num_fewshot
         spec.mkdir()
         (spec / "test.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
         files = {"test": str(spec / "test.jsonl")}
-        fewshot_split = "test"
+        fewshot_split = "test"  # lm-eval then draws num_fewshot + 1 and drops the item itself
+        if dev_file is None and num_fewshot > len(rows) - 1:
+            raise ConfigError("num_fewshot", f"{test_file}: {subject!r} has {len(rows)} items, so at most "
+                                             f"{len(rows) - 1} shots from the test file; {num_fewshot} asked")  # fmt: skip
         if dev_file is not None:
             if num_fewshot > len(dev[subject]):
                 raise ConfigError("fewshot_data", f"{dev_file}: {len(dev[subject])} dev items for {subject!r}, "

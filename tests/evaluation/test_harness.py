@@ -168,6 +168,46 @@ def test_mmlu_runs_per_subject_with_lm_evals_subject_line_and_same_subject_shots
         harness.run_harness(tiny_model, "mmlu", test, None, num_fewshot=2, device="cpu")
 
 
+def test_mmlu_items_the_a_to_d_template_cannot_score_are_skipped_with_file_and_line(tmp_path):
+    """lm-eval's MMLU template scores letters A-D: the shipped college_chemistry item with 5 choices
+    (answer E) would be scored against a missing letter, or crash lm-eval when drawn as a shot."""
+    from infir.evaluation import mmlu
+
+    rows = [r for r in shipped.mmlu() if r["subject"] == "college_chemistry"]
+    test = tmp_path / "test.jsonl"
+    test.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    five = next(i for i, r in enumerate(rows) if len(r["choices"]) == 5)
+    skipped: list[dict] = []
+    configs = mmlu.task_configs(test, None, 2, fewshot_from_test=True, skipped=skipped)
+    assert skipped == [{"where": f"{test}:{five + 1}", "reason": "5 choices; MMLU's template scores A-D"}]
+    written = Path(configs[0]["dataset_kwargs"]["data_files"]["test"]).read_text().splitlines()
+    assert len(written) == len(rows) - 1 and all(len(json.loads(x)["choices"]) == 4 for x in written)
+    with pytest.raises(ConfigError, match="at most 2 shots"):
+        mmlu.task_configs(test, None, 3, fewshot_from_test=True)
+
+
+def test_mmlu_dev_file_equal_to_test_file_never_shows_an_item_itself(tiny_model, tmp_path):
+    """Passing the test file again as the dev split (e.g. data=fewshot_data=pkg:lm-eval:mmlu) would make
+    each item one of its own shots: refused, and with fewshot_from_test the item is left out of its shots."""
+    rows = [r for r in shipped.mmlu() if r["subject"] == "virology"]
+    test = tmp_path / "test.jsonl"
+    test.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    with pytest.raises(ConfigError, match="also the test file"):
+        harness.run_harness(tiny_model, "mmlu", test, test, num_fewshot=2, device="cpu")
+    with pytest.raises(ConfigError, match=f"at most {len(rows) - 1} shots"):
+        harness.run_harness(tiny_model, "mmlu", test, test, num_fewshot=len(rows), device="cpu",
+                            fewshot_from_test=True)  # fmt: skip
+    res = harness.run_harness(tiny_model, "mmlu", test, test, num_fewshot=len(rows) - 1, batch_size=4,
+                              device="cpu", fewshot_from_test=True)  # fmt: skip
+    assert res["items"] == len(rows)
+    for sample in res["samples"]:
+        own = rows[sample["doc_id"]]
+        others = [r for r in rows if r is not own]
+        body = sample["prompt"].rsplit(own["question"].strip(), 1)[0]  # the shots, before the item's question
+        assert own["question"].strip() not in body
+        assert all(r["question"].strip() in body for r in others)
+
+
 def _lm_eval_own_task(name: str, files: dict[str, str], **extra):
     """lm-eval's registered task `name`, built by its own TaskManager from its own YAML, with only the
     dataset swapped for local files: the reference our configs must reproduce."""

@@ -25,11 +25,16 @@ def _sbatch_flags(text: str) -> dict[str, str]:
 def test_pretrain_64gpu_render():
     cluster = load_cluster(H100)
     chain = load_pipeline(ROOT / "conf/pipelines/infir.yaml", "/runs/infir").only(["pretrain_900b"])
-    text = render(chain.get("pretrain_900b"), cluster, "/runs/infir")
+    text = render(chain.get("pretrain_900b"), cluster, "/lustre/runs/infir", "/runs/infir")
     flags = _sbatch_flags(text)
     assert flags["nodes"] == "8" and flags["gpus-per-node"] == "8" and flags["ntasks-per-node"] == "1"
     assert flags["signal"] == "B:USR1@120" and "requeue" in flags
-    assert flags["output"] == "/runs/infir/pretrain_900b/pretrain_900b_%j.out"
+    # the batch shell writes its log and marker on the host; the command inside sees the container path
+    assert flags["output"] == "/lustre/runs/infir/pretrain_900b/pretrain_900b_%j.out"
+    assert "MARKER=/lustre/runs/infir/pretrain_900b/DONE" in text
+    assert (
+        "export INFIR_RUN_DIR=/runs/infir " in text and "data.blend=/runs/infir/blend_pretrain.yaml" in text
+    )
     # the image with the repo in it (containers/enroot_import.sh), not the stock NeMo image
     assert "--container-image=/lustre/containers/infir-nemo.sqsh" in text
     assert "--container-workdir=/workspace/infir-recipes" in text

@@ -1,0 +1,66 @@
+"""Run directories on both sides of the container mounts, and each training job's real data-parallel size."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from infir.config import ConfigError
+from infir.launcher.chain import Resources, Stage
+from infir.launcher.cluster import load_cluster
+from infir.launcher.layout import RunDirs, run_dirs, training_layout
+
+ROOT = Path(__file__).resolve().parents[2]
+H100 = load_cluster(ROOT / "conf/cluster/h100_8x8.yaml")  # mounts /lustre/data:/data, /lustre/runs:/runs
+
+
+def test_run_dir_defaults_under_the_runs_mount_and_maps_either_side():
+    assert run_dirs(H100, None, "/home/me/repo") == RunDirs("/lustre/runs/infir", "/runs/infir")
+    assert run_dirs(H100, "/runs/exp1", "/x") == RunDirs("/lustre/runs/exp1", "/runs/exp1")
+    assert run_dirs(H100, "/lustre/runs/exp1", "/x") == RunDirs("/lustre/runs/exp1", "/runs/exp1")
+    assert run_dirs(H100, "/lustre/data/scratch", "/x") == RunDirs("/lustre/data/scratch", "/data/scratch")
+    # relative: under the submit directory, which must itself be mounted
+    assert run_dirs(H100, "exp2", "/lustre/runs") == RunDirs("/lustre/runs/exp2", "/runs/exp2")
+    with pytest.raises(ConfigError, match="under none of the container mounts") as err:
+        run_dirs(H100, "runs/infir", "/home/me/repo")
+    assert err.value.path == "--run-dir"
+    # no container: one path, made absolute (an sbatch --output is relative to wherever sbatch ran)
+    local = load_cluster(ROOT / "conf/cluster/local_slurm.yaml")
+    assert run_dirs(local, None, "/home/me/repo") == RunDirs(
+        "/home/me/repo/runs/infir", "/home/me/repo/runs/infir"
+    )
+
+
+def _train(name: str, *overrides: str, nodes: int = 8, gpus: int = 8) -> Stage:
+    return Stage(name, ["infir", "train", name, *overrides], Resources(nodes=nodes, gpus_per_node=gpus))
+
+
+def test_training_layout_shows_the_real_dp_and_refuses_a_batch_that_does_not_split():
+    line = training_layout(_train("pretrain_900b"), H100)
+    assert "8 nodes x 8 GPUs = 64; tp 1 x pp 1 x cp 1 -> dp 64" in line
+    assert "global batch 2048 = micro 4 x dp 64 x 8 accumulation steps" in line
+    cp = training_layout(_train("sft_long_cot", nodes=2), H100)
+    assert "tp 1 x pp 1 x cp 2 -> dp 8" in cp  # context parallelism takes GPUs from dp
+    assert "tp 2 x pp 1 x cp 1 -> dp 32" in training_layout(_train("pretrain_900b", "parallel.tp=2"), H100)
+    with pytest.raises(ConfigError, match="2048 does not split over dp 24") as err:
+        training_layout(_train("pretrain_900b", nodes=3), H100)
+    assert err.value.path == "pretrain_900b.train.global_batch_size"
+    with pytest.raises(ConfigError, match="6 GPUs do not split into tp 4"):
+        training_layout(_train("pretrain_900b", "parallel.tp=4", nodes=1, gpus=6), H100)
+    assert training_layout(_train("pretrain_tiny", gpus=0), H100) is None  # CPU stage: no GPU layout
+    assert training_layout(Stage("tok", ["infir", "tokenize"]), H100) is None
+
+
+def test_launch_dry_run_prints_host_and_job_paths_and_the_layout():
+    cmd = [sys.executable, "-m", "infir.cli", "launch", "infir", "--cluster", "h100_8x8", "--dry-run"]
+    out = subprocess.run(cmd, capture_output=True, text=True, cwd=ROOT, timeout=300)
+    assert out.returncode == 0, out.stderr
+    assert "# run dir: /lustre/runs/infir on the host, /runs/infir in the jobs" in out.stdout
+    assert "#SBATCH --output=/lustre/runs/infir/pretrain_900b/pretrain_900b_%j.out" in out.stdout
+    assert "# layout: pretrain_900b: 8 nodes x 8 GPUs = 64; tp 1 x pp 1 x cp 1 -> dp 64" in out.stdout
+    bad = subprocess.run([*cmd, "--run-dir", "/tmp/elsewhere"], capture_output=True, text=True, cwd=ROOT)
+    assert bad.returncode == 2 and "under none of the container mounts" in bad.stderr
+    assert len(bad.stderr.strip().splitlines()) == 1
