@@ -1,4 +1,4 @@
-"""Maps the top-level folders of ../shared/DESIGN.md onto one import namespace.
+"""Maps the top-level folders of docs/STACK.md onto one import namespace.
 
 The repository keeps `curation/`, `recipes/` and `launcher/` at the top level (where a reader looks for
 them), but every module is imported as `infir.<folder>...`, so nothing pollutes the global namespace with

@@ -13,7 +13,7 @@ FLOPs per token (training = forward + backward = 3x forward; a matmul of m x n c
   LM head (tied)         2 * 3 * d * V
   attention scores       L * 2 * 3 * 2 * s * d / 2                (QK^T and AV, causal: half the s x s)
 For Llama-3.2-1B (L=16, d=2048, d_kv=512, f=8192, V=128256, s=4096):
-  1.007e9 + 4.832e9 + 1.576e9 + 0.805e9 = 8.22e9 FLOP/token (RECIPE.md: ~8.2 GFLOP/token).
+  1.007e9 + 4.832e9 + 1.576e9 + 0.805e9 = 8.22e9 FLOP/token (docs/PAPER.md section 4: ~8.2 GFLOP/token).
 """
 
 from __future__ import annotations

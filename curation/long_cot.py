@@ -1,5 +1,5 @@
 """Long-CoT SFT data: the paper's 2M samples from NuminaMath-QwQ-CoT-5M and a 200K subset by s1-style
-difficulty and diversity sampling (RECIPE.md, Corrections: "Long-CoT (Table 6)").
+difficulty and diversity sampling (docs/PAPER.md section 4, long-CoT SFT).
 
 The paper names the source, the sizes and "s1-style"; how the 2M were chosen it does not say. Ours, stage
 by stage, with every dropped record counted by reason in the funnel and written to rejects.jsonl:

@@ -15,7 +15,7 @@ from infir.config import fail
 
 @dataclass
 class ModelConfig:
-    """Llama-3.2-1B by default (RECIPE.md section 4)."""
+    """Llama-3.2-1B by default (docs/PAPER.md section 4)."""
 
     num_layers: int = field(default=16, metadata={"ge": 1})
     hidden_size: int = field(default=2048, metadata={"ge": 1})

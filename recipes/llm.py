@@ -1,6 +1,6 @@
 """InfiR-1B recipes: one small function per stage; a stage base sets defaults once, variants state diffs.
 
-Paper facts (RECIPE.md section 4): Llama-3.2-1B architecture; LR 1.4e-3 throughout pretraining, global
+Paper facts (docs/PAPER.md section 4): Llama-3.2-1B architecture; LR 1.4e-3 throughout pretraining, global
 batch 2048 sequences, seq 4096 for pretrain (900B tokens) and anneal (40B tokens continuing the pretrain,
 the LR decaying: warmup-stable-decay across the two stages); SFT with the
 Llama 3 chat template, prompt tokens masked, 4 epochs, LR 2e-5, batch 128, cosine, warmup ratio 0.1,

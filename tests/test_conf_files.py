@@ -31,7 +31,7 @@ def test_conf_folders_are_all_covered():
 
 def test_paper_tables_name_real_suites_and_metrics():
     """Every benchmark of conf/paper/infir_tables.yaml maps to a suite that exists (or says null) and holds
-    a fraction; the Table 1 numbers are RECIPE.md's."""
+    a fraction; the Table 1 numbers are docs/PAPER.md's (section 6)."""
     from infir.evaluation.paper import tables
     from infir.evaluation.suites import suite_names
 

@@ -1,4 +1,4 @@
-"""Benchmark answer NLL and the normalised-choice probability (RECIPE.md section 3).
+"""Benchmark answer NLL and the normalised-choice probability (docs/PAPER.md section 3).
 
 Multiple-choice JSONL: {"question" or "context": str, "choices": [str, ...], "answer": int | "A".."Z"}.
 Choice i gets a score s_i from the model's log-likelihood of " " + choice given the prompt:

@@ -1,4 +1,4 @@
-"""Web validation NLL per token (RECIPE.md section 3, the pretraining-stage "recall" metric).
+"""Web validation NLL per token (docs/PAPER.md section 3, the pretraining-stage "recall" metric).
 
 The metric is token-weighted: total NLL over all scored tokens / total tokens, so long documents count
 in proportion to their length, as the training loss does.

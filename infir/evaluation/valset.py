@@ -1,4 +1,4 @@
-"""Web validation-set builder (issue 3, RECIPE.md section 3).
+"""Web validation-set builder (issue 3, docs/PAPER.md section 3).
 
 The recall metric is measured on a web sample from which meaningless texts (boilerplate lists, garbled
 encodings, random strings) are dropped first; they would dominate a validation NLL. The paper: "we use

@@ -2,7 +2,7 @@
 
 The GPU stages train a Hugging Face LLaVA checkpoint (`LlavaForConditionalGeneration`), the format
 `recipes/vlm/bridge_model.py` converts to and from Megatron. Stage 1 needs one to start from, and nobody
-publishes ours, so this builds it from the two parts the paper names (RECIPE.md section 5):
+publishes ours, so this builds it from the two parts the paper names (docs/PAPER.md section 5):
 - the vision tower: SigLIP-So400m's vision encoder (a full SigLIP checkpoint or a vision-only one);
 - the projector: LLaVA's 2-layer MLP (vision hidden -> LM hidden, GELU, LM hidden -> LM hidden), freshly
   initialised from `seed` (stage 1 trains only it);

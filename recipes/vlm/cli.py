@@ -22,7 +22,7 @@ class CleanConfig:
     input: str = ""
     output: str = ""
     embedder: str = ""  # local CLIP/SigLIP folder, or builtin:colour
-    #: RECIPE.md section 5: pairs whose image-text cosine similarity is below 0.5 are dropped
+    #: docs/PAPER.md section 5: pairs whose image-text cosine similarity is below 0.5 are dropped
     threshold: float = field(default=0.5, metadata={"ge": -1, "le": 1})
     batch_size: int = field(default=64, metadata={"gt": 0})
     #: keep a threshold that drops more than half the pairs (normally a sign it belongs to another embedder)

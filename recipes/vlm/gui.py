@@ -1,6 +1,6 @@
 """GUI grounding data: pixel coordinates <-> integers in [0, 1000], and reference-augmented answers.
 
-RECIPE.md section 5: coordinates are normalised to integers in [0, 1000] (resolution-independent), and an
+docs/PAPER.md section 5: coordinates are normalised to integers in [0, 1000] (resolution-independent), and an
 answer first names the element it refers to, then gives its location:
     <ref>the 'save' button</ref><point>(412,87)</point>
     <ref>the search field</ref><box>(100,40),(620,90)</box>

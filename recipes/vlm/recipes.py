@@ -1,4 +1,4 @@
-"""The three InfiR-VL stages (RECIPE.md section 5) and their tiny CPU twins.
+"""The three InfiR-VL stages (docs/PAPER.md section 5) and their tiny CPU twins.
 
 A stage base sets everything once; each stage states only what differs: which parts train (the freeze
 schedule), the data, the LR and batch. The paper gives no hyper-parameters for the VLM, so the LRs and
@@ -25,7 +25,7 @@ from infir.recipes.vlm.config import (
 RUNS = "runs/vlm"
 TINY_RUNS = "runs/vlm_tiny"
 
-# freeze schedule, exactly RECIPE.md section 5: True = frozen
+# freeze schedule, exactly docs/PAPER.md section 5: True = frozen
 FREEZE = {
     1: FreezeConfig(vision=True, projector=False, llm=True),  # pretrain: projector only, on captions
     2: FreezeConfig(vision=False, projector=False, llm=True),  # SFT-1: ViT + projector, LLM frozen

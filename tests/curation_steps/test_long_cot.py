@@ -1,7 +1,7 @@
 """Long-CoT SFT selection (curation/long_cot.py), through `infir curate select-long-cot`.
 
 The paper: "2M samples selected from NuminaMath-QwQ-CoT-5M; a 200K subset by s1-style difficulty and
-diversity sampling" (RECIPE.md, Corrections). s1 samples a domain uniformly at random, then a problem
+diversity sampling" (docs/PAPER.md section 4). s1 samples a domain uniformly at random, then a problem
 favouring longer reasoning traces, after dropping problems models already solve."""
 
 import json

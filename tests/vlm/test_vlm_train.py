@@ -11,7 +11,7 @@ from infir.recipes.vlm.model_cpu import GROUPS
 from infir.recipes.vlm.recipes import TINY_STAGES
 from infir.recipes.vlm.train_cpu import init_model, train
 
-EXPECTED_FROZEN = {1: {"vision", "llm"}, 2: {"llm"}, 3: set()}  # RECIPE.md section 5
+EXPECTED_FROZEN = {1: {"vision", "llm"}, 2: {"llm"}, 3: set()}  # docs/PAPER.md section 5
 
 
 def _part(state: dict, group: str) -> dict:
