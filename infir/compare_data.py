@@ -107,25 +107,33 @@ def arm_stages(arm: str, data: Path, run: Path, *, tokenizer: Path, init: Path, 
             after=[*after, f"mix-{arm}"],
             outputs=[str(run / ckpt)],
         ),
-        Stage(
-            name=f"eval-{ckpt}",
-            argv=_infir(
-                "eval",
-                "web_nll",
-                "--model",
-                str(run / ckpt / "export"),
-                "--data",
-                str(valset),
-                "--output",
-                str(run / "eval" / ckpt),
-            ),  # fmt: skip
-            after=[ckpt, *after],
-            outputs=[str(run / "eval" / ckpt)],
-        ),
+        nll_stage(ckpt, run, valset, after=[ckpt, *after]),
     ]
     if mmlu:
         stages.append(mmlu_stage(ckpt, run))
     return stages
+
+
+def nll_stage(ckpt: str, run: Path, valset: Path, after: list[str]):
+    """Validation NLL per token of checkpoint `run/ckpt` (its HF export) on `valset`, into run/eval/ckpt."""
+    from infir.launcher.chain import Stage
+
+    out = run / "eval" / ckpt
+    return Stage(
+        name=f"eval-{ckpt}",
+        argv=_infir(
+            "eval",
+            "web_nll",
+            "--model",
+            str(run / ckpt / "export"),
+            "--data",
+            str(valset),
+            "--output",
+            str(out),
+        ),  # fmt: skip
+        after=after,
+        outputs=[str(out)],
+    )
 
 
 def mmlu_stage(ckpt: str, run: Path):

@@ -51,6 +51,7 @@ def _steps(*args: str) -> list[str]:
 
 def build_stages(cfg: DemoConfig) -> list:
     """The demo chain as launcher stages (argv + dependencies)."""
+    from infir.compare_data import nll_stage
     from infir.launcher.chain import Stage
 
     run = Path(cfg.output).resolve()
@@ -193,24 +194,8 @@ def build_stages(cfg: DemoConfig) -> list:
             outputs=[str(run / "valset")],
         ),
     ]
-    for ckpt in ("pretrain", "anneal", "sft"):
-        stages.append(
-            Stage(
-                name=f"eval-{ckpt}",
-                argv=_infir(
-                    "eval",
-                    "web_nll",
-                    "--model",
-                    str(run / ckpt / "export"),
-                    "--data",
-                    str(run / "valset" / "kept.jsonl"),
-                    "--output",
-                    str(run / "eval" / ckpt),
-                ),
-                after=[ckpt, "valset"],
-                outputs=[str(run / "eval" / ckpt)],
-            )
-        )
+    valset = run / "valset" / "kept.jsonl"
+    stages += [nll_stage(ckpt, run, valset, after=[ckpt, "valset"]) for ckpt in ("pretrain", "anneal", "sft")]
     stages += raw_vs_curated_stages(cfg, run, corpus, common)
     stages.append(
         Stage(
