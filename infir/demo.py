@@ -54,150 +54,14 @@ def build_stages(cfg: DemoConfig) -> list:
     from infir.compare_data import nll_stage
     from infir.launcher.chain import Stage
 
-    run = Path(cfg.output).resolve()
-    corpus = Path(cfg.corpus).resolve()
-    index = run / "decontam" / "benchmarks.idx"
-    stages = [
-        Stage(
-            name="decontam-index",
-            argv=_infir("curate", "build-decontam-index", "--humaneval", "--out", str(index)),
-            outputs=[str(index)],
-        )
-    ]
-    for domain in DOMAINS:
-        stages.append(
-            Stage(
-                name=f"curate-{domain}",
-                argv=_infir(
-                    "curate",
-                    f"demo_{domain}",
-                    "--input",
-                    str(corpus / domain),
-                    "--output",
-                    str(run / "curated" / domain),
-                    "--executor",
-                    cfg.executor,
-                    f"decontam_index={index}",
-                ),
-                after=["decontam-index"],
-                outputs=[str(run / "curated" / domain)],
-            )
-        )
-    curated = [str(run / "curated" / d / "kept") for d in DOMAINS]
-    stages.append(
-        Stage(
-            name="tokenizer",
-            argv=_steps(
-                "train-tokenizer",
-                "--out",
-                str(run / "tokenizer"),
-                "--vocab-size",
-                str(cfg.vocab_size),
-                *curated,
-            ),
-            after=[f"curate-{d}" for d in DOMAINS],
-            outputs=[str(run / "tokenizer")],
-        )
-    )
-    for domain, kept in zip(DOMAINS, curated):
-        stages.append(
-            Stage(
-                name=f"tokenize-{domain}",
-                argv=_infir(
-                    "tokenize",
-                    "--input",
-                    kept,
-                    "--output",
-                    str(run / "tokens"),
-                    "--tokenizer",
-                    str(run / "tokenizer"),
-                    "--source",
-                    domain,
-                    "--workers",
-                    str(cfg.workers),
-                    "--overwrite",  # the stage runs only when it must (done markers): then it redoes its source
-                ),
-                after=["tokenizer"],
-            )
-        )
-    stages.append(
-        Stage(
-            name="mix",
-            argv=_infir(
-                "mix",
-                str(CONF_DIR / "mixtures" / "demo.yaml"),
-                "--counts",
-                str(run / "tokens" / "token_counts.json"),
-                "--output",
-                str(run / "blend.yaml"),
-            ),
-            after=[f"tokenize-{d}" for d in DOMAINS],
-        )
-    )
+    run, corpus = Path(cfg.output).resolve(), Path(cfg.corpus).resolve()
     common = [f"data.tokenizer={run / 'tokenizer'}", f"train.seq_length={cfg.seq_len}"]
-    stages += [
-        Stage(
-            name="pretrain",
-            argv=_infir(
-                "train",
-                "pretrain_tiny",
-                *common,
-                f"data.blend={run / 'blend.yaml'}",
-                f"checkpoint.dir={run / 'pretrain'}",
-                f"train.train_steps={cfg.pretrain_steps}",
-            ),
-            after=["mix"],
-            outputs=[str(run / "pretrain")],
-        ),
-        Stage(
-            name="anneal",
-            argv=_infir(
-                "train",
-                "anneal_tiny",
-                *common,
-                f"data.blend={run / 'blend.yaml'}",
-                "init.kind=checkpoint",  # the pretrain's weights and Adam state; the LR decays from here
-                f"init.path={run / 'pretrain'}",
-                f"checkpoint.dir={run / 'anneal'}",
-                f"train.train_steps={cfg.anneal_steps}",
-            ),
-            after=["pretrain"],
-            outputs=[str(run / "anneal")],
-        ),
-        Stage(
-            name="sft",
-            argv=_infir(
-                "train",
-                "sft_tiny",
-                *common,
-                f"data.sft_files=[{corpus / 'sft' / 'sft.jsonl'}]",
-                "init.kind=hf",
-                f"init.path={run / 'anneal' / 'export'}",
-                f"checkpoint.dir={run / 'sft'}",
-                f"train.epochs={cfg.sft_epochs}",
-            ),
-            after=["anneal"],
-            outputs=[str(run / "sft")],
-        ),
-        Stage(
-            name="valset",
-            argv=_infir(
-                "eval",
-                "build-valset",
-                str(corpus / "valid"),
-                "--model",
-                str(run / "pretrain" / "export"),
-                "--out",
-                str(run / "valset" / "kept.jsonl"),
-            ),
-            after=["pretrain"],
-            outputs=[str(run / "valset")],
-        ),
-    ]
     valset = run / "valset" / "kept.jsonl"
-    stages += [nll_stage(ckpt, run, valset, after=[ckpt, "valset"]) for ckpt in ("pretrain", "anneal", "sft")]
-    stages += raw_vs_curated_stages(cfg, run, corpus, common)
-    stages.append(
+    return [
+        *data_stages(cfg, run, corpus),
+        *train_stages(cfg, run, corpus, common),
+        *(nll_stage(ckpt, run, valset, after=[ckpt, "valset"]) for ckpt in ("pretrain", "anneal", "sft")),
+        *raw_vs_curated_stages(cfg, run, corpus, common),
         Stage(
             name="report",
             argv=_steps("report", str(run)),
@@ -206,9 +70,59 @@ def build_stages(cfg: DemoConfig) -> list:
                 "mmlu-anneal",
                 "mmlu-anneal-raw",
             ],  # fmt: skip
-        )
-    )
-    return stages
+        ),
+    ]
+
+
+def data_stages(cfg: DemoConfig, run: Path, corpus: Path) -> list:
+    """Decontamination index -> curate each domain -> BPE tokenizer -> Megatron .bin/.idx -> blend."""
+    from infir.launcher.chain import Stage
+
+    index = run / "decontam" / "benchmarks.idx"
+    curated = [str(run / "curated" / d / "kept") for d in DOMAINS]
+    return [
+        Stage(name="decontam-index", outputs=[str(index)],
+              argv=_infir("curate", "build-decontam-index", "--humaneval", "--out", str(index))),
+        *(Stage(name=f"curate-{d}", after=["decontam-index"], outputs=[str(run / "curated" / d)],
+                argv=_infir("curate", f"demo_{d}", "--input", str(corpus / d), "--output", str(run / "curated" / d),
+                            "--executor", cfg.executor, f"decontam_index={index}"))
+          for d in DOMAINS),
+        Stage(name="tokenizer", after=[f"curate-{d}" for d in DOMAINS], outputs=[str(run / "tokenizer")],
+              argv=_steps("train-tokenizer", "--out", str(run / "tokenizer"), "--vocab-size", str(cfg.vocab_size),
+                          *curated)),
+        # --overwrite: a tokenize stage runs only when it must (done markers), and then redoes its source
+        *(Stage(name=f"tokenize-{d}", after=["tokenizer"],
+                argv=_infir("tokenize", "--input", kept, "--output", str(run / "tokens"), "--tokenizer",
+                            str(run / "tokenizer"), "--source", d, "--workers", str(cfg.workers), "--overwrite"))
+          for d, kept in zip(DOMAINS, curated)),
+        Stage(name="mix", after=[f"tokenize-{d}" for d in DOMAINS],
+              argv=_infir("mix", str(CONF_DIR / "mixtures" / "demo.yaml"), "--counts",
+                          str(run / "tokens" / "token_counts.json"), "--output", str(run / "blend.yaml"))),
+    ]  # fmt: skip
+
+
+def train_stages(cfg: DemoConfig, run: Path, corpus: Path, common: list[str]) -> list:
+    """Pretrain -> anneal (from the pretrain's weights and Adam state; the LR decays) -> SFT, and the
+    validation set the pretrained model cleans."""
+    from infir.launcher.chain import Stage
+
+    blend = f"data.blend={run / 'blend.yaml'}"
+    return [
+        Stage(name="pretrain", after=["mix"], outputs=[str(run / "pretrain")],
+              argv=_infir("train", "pretrain_tiny", *common, blend, f"checkpoint.dir={run / 'pretrain'}",
+                          f"train.train_steps={cfg.pretrain_steps}")),
+        Stage(name="anneal", after=["pretrain"], outputs=[str(run / "anneal")],
+              argv=_infir("train", "anneal_tiny", *common, blend, "init.kind=checkpoint",
+                          f"init.path={run / 'pretrain'}", f"checkpoint.dir={run / 'anneal'}",
+                          f"train.train_steps={cfg.anneal_steps}")),
+        Stage(name="sft", after=["anneal"], outputs=[str(run / "sft")],
+              argv=_infir("train", "sft_tiny", *common, f"data.sft_files=[{corpus / 'sft' / 'sft.jsonl'}]",
+                          "init.kind=hf", f"init.path={run / 'anneal' / 'export'}", f"checkpoint.dir={run / 'sft'}",
+                          f"train.epochs={cfg.sft_epochs}")),
+        Stage(name="valset", after=["pretrain"], outputs=[str(run / "valset")],
+              argv=_infir("eval", "build-valset", str(corpus / "valid"), "--model", str(run / "pretrain" / "export"),
+                          "--out", str(run / "valset" / "kept.jsonl"))),
+    ]  # fmt: skip
 
 
 def raw_vs_curated_stages(cfg: DemoConfig, run: Path, corpus: Path, common: list[str]) -> list:
