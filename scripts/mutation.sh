@@ -35,7 +35,8 @@ pipeline|curation/pipeline.py|$T tests/curation_runner
 mix|infir/data/mix.py|$T tests/data/test_mix.py
 sft_data|recipes/sft_data.py|$T tests/recipes/test_sft.py
 schedule|recipes/schedule.py|$T tests/recipes/test_cpu_engine.py -k 'lr_ or wsd or anneal'
-render|launcher/sbatch.py|$T tests/launcher/test_render.py
+render|launcher/sbatch.py|$T tests/launcher/test_render.py tests/launcher/test_layout.py
+layout|launcher/layout.py|$T tests/launcher/test_layout.py
 config|infir/config/strict.py|$T tests/config
 "
 mkdir -p mutation

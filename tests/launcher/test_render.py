@@ -67,6 +67,16 @@ def test_cpu_stage_and_srun_launcher():
     assert flags["ntasks-per-node"] == "8"
 
 
+def test_one_gpu_eval_stage_asks_for_its_gpu():
+    """An eval stage takes one GPU: the request must say so (a `> 1` check would drop it and SLURM would
+    start the job on a node share with no GPU)."""
+    one = Stage("eval_anneal", ["infir", "eval", "web_nll"], resources=Resources(nodes=1, gpus_per_node=1))
+    flags = _sbatch_flags(render(one, load_cluster(H100), "/lustre/runs/infir"))
+    assert flags["gpus-per-node"] == "1" and flags["nodes"] == "1" and flags["ntasks-per-node"] == "1"
+    text = render(one, load_cluster(H100), "/lustre/runs/infir")
+    assert "--nproc-per-node=1" in text and "--nnodes=$SLURM_NNODES" in text
+
+
 def test_chain_dry_run_dependencies(tmp_path):
     chain = load_pipeline(ROOT / "conf/pipelines/infir.yaml", tmp_path)
     names = chain.names()
