@@ -60,8 +60,16 @@ jobs = re.split(r"^\[job-id\] ", open(path).read(), flags=re.M)[1:]
 total = len(jobs)
 survivors = [j for j in jobs if "TestOutcome.SURVIVED" in j]
 def annotation_only(job):
-    changed = [l for l in job.splitlines() if l[:1] in "+-" and not l.startswith(("+++", "---"))]
-    return bool(changed) and all(re.match(r"^[-+]\s*(async\s+)?def \w+\(.*\)\s*->", l) for l in changed)
+    lines = job.splitlines()
+    changed = [l for l in lines if l[:1] in "+-" and not l.startswith(("+++", "---"))]
+    if changed and all(re.match(r"^[-+]\s*(async\s+)?def \w+\(.*\)\s*->", l) for l in changed):
+        return True
+    # a wrapped signature (`def f(` ... `) -> T:`): the parameter lines differ only in their annotations
+    if not any(re.match(r"^ \s*(async\s+)?def \w+\($", l) for l in lines):
+        return False
+    strip = lambda l: re.sub(r"(\w+):\s*[^=,()]+", r"\1:", l[1:])
+    minus, plus = [l for l in changed if l[0] == "-"], [l for l in changed if l[0] == "+"]
+    return len(minus) == len(plus) > 0 and all(strip(a) == strip(b) for a, b in zip(minus, plus))
 equivalent = [j for j in survivors if annotation_only(j)]
 live = [j for j in survivors if not annotation_only(j)]
 scored = total - len(equivalent)
