@@ -183,13 +183,9 @@ def sample_mixture_cmd(config_path, sources, output, target_tokens, seed, dry_ru
 
 def _resolve_unvalidated(cls, layers, overrides):
     """Merge layers then build strictly once (the empty default would fail validate())."""
-    from infir.config import deep_merge, from_dict, load_yaml, overrides_to_dict
+    from infir.config import resolve_merged
 
-    data: dict = {}
-    for layer in layers:
-        data = deep_merge(data, layer if isinstance(layer, dict) else load_yaml(layer))
-    data = deep_merge(data, overrides_to_dict(overrides))
-    return from_dict(cls, data)
+    return resolve_merged(cls, layers, overrides)
 
 
 if __name__ == "__main__":

@@ -23,11 +23,10 @@ from infir.config import (
     ConfigError,
     deep_merge,
     dump_yaml,
-    from_dict,
     load_yaml,
     overrides_to_dict,
     resolve,
-    set_by_override,
+    resolve_merged,
     to_dict,
 )
 from infir.curation.base import GlobalStep, Step, StepStats
@@ -133,15 +132,8 @@ def load_config(config_or_path: PipelineConfig | str | Path, overrides: Sequence
     from infir.paths import conf_file
 
     path = conf_file("curation", str(config_or_path))
-    # YAML and overrides are merged before the one strict build: a YAML may leave a required value
-    # (decontam_index) to the command line
-    data = deep_merge(to_dict(PipelineConfig(name=path.stem)), load_yaml(path))
-    data = deep_merge(data, overrides_to_dict(overrides))
-    try:
-        return from_dict(PipelineConfig, data)
-    except ConfigError as exc:  # name the layer that set the bad value, as recipe errors do
-        where = "a command-line override" if set_by_override(exc.path, overrides) else str(path)
-        raise ConfigError(exc.path, f"{exc.message} (set in {where})") from None
+    # one strict build after merging: a YAML may leave a required value (decontam_index) to the command line
+    return resolve_merged(PipelineConfig, [path], overrides, base=to_dict(PipelineConfig(name=path.stem)))
 
 
 @dataclass

@@ -23,7 +23,8 @@ def conf_file(kind: str, name_or_path: str, suffix: str = ".yaml") -> Path:
     Raises FileNotFoundError listing the names available under conf/<kind>/.
     """
     candidate = Path(name_or_path)
-    if candidate.suffix in (".yaml", ".yml") or candidate.exists():
+    # a file, not any path: `infir launch infir` run from the repository must not take the infir/ folder
+    if candidate.suffix in (".yaml", ".yml") or candidate.is_file():
         if not candidate.exists():
             raise FileNotFoundError(f"{candidate}: no such config file")
         return candidate

@@ -19,19 +19,17 @@ from infir.config import ConfigError, dump_yaml
 from infir.launcher.chain import Chain, load_pipeline
 from infir.launcher.cluster import load_cluster
 
-PIPELINES = Path(__file__).resolve().parent.parent / "conf" / "pipelines"
-
 app = typer.Typer(help=__doc__, add_completion=False, no_args_is_help=True)
 
 
 def _pipeline_path(name: str) -> Path | None:
-    path = Path(name)
-    if path.suffix in (".yaml", ".yml"):
-        return path
-    for base in (Path("conf/pipelines"), PIPELINES):
-        if (base / f"{name}.yaml").is_file():
-            return base / f"{name}.yaml"
-    return None
+    """A pipeline YAML path or a name in conf/pipelines/; None when `name` is neither (a stage name)."""
+    from infir.paths import conf_file
+
+    try:
+        return conf_file("pipelines", name)
+    except FileNotFoundError:
+        return None
 
 
 def parse_vars(items: list[str] | None) -> dict[str, str]:

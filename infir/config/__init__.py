@@ -7,6 +7,7 @@ from infir.config.layers import (
     overrides_to_dict,
     parse_override,
     resolve,
+    resolve_merged,
     set_by_override,
 )
 from infir.config.strict import ConfigError, fail, from_dict, to_dict, validate
@@ -21,6 +22,7 @@ __all__ = [
     "overrides_to_dict",
     "parse_override",
     "resolve",
+    "resolve_merged",
     "set_by_override",
     "to_dict",
     "validate",

@@ -139,6 +139,46 @@ def resolve(
     return cfg
 
 
+def _sets(data: Any, path: str) -> bool:
+    """Whether `data` (one layer's mapping) holds a value at `path` (`steps[0].min_words`)."""
+    import re
+
+    node = data
+    for key in [p for p in re.split(r"[.\[\]]+", path) if p]:
+        if isinstance(node, Mapping) and key in node:
+            node = node[key]
+        elif isinstance(node, list) and key.isdigit() and int(key) < len(node):
+            node = node[int(key)]
+        else:
+            return False
+    return True
+
+
+def resolve_merged(
+    cls: type[T],
+    yaml_layers: Iterable[str | Path | Mapping[str, Any]] = (),
+    overrides: Iterable[str] = (),
+    base: Mapping[str, Any] | None = None,
+) -> T:
+    """Merge `base`, the YAML layers and the CLI overrides, then build strictly once, so a YAML may leave a
+    required value to the command line (resolve() builds after every layer). An error names the layer that
+    set the bad value: the command line, else the last YAML that sets that key."""
+    data: dict[str, Any] = dict(base or {})
+    named: list[tuple[str, Mapping[str, Any]]] = []
+    for layer in yaml_layers:
+        top = dict(layer) if isinstance(layer, Mapping) else load_yaml(layer)
+        named.append(("an inline mapping" if isinstance(layer, Mapping) else str(layer), top))
+        data = deep_merge(data, top)
+    overrides = list(overrides)
+    data = deep_merge(data, overrides_to_dict(overrides))
+    try:
+        return from_dict(cls, data)
+    except ConfigError as exc:
+        where = "a command-line override" if set_by_override(exc.path, overrides) else None
+        where = where or next((name for name, top in reversed(named) if _sets(top, exc.path)), None)
+        raise ConfigError(exc.path, f"{exc.message} (set in {where})" if where else exc.message) from None
+
+
 def dump_yaml(cfg: Any) -> str:
     """The fully resolved config as YAML (what every `--dry-run` prints)."""
     return yaml.safe_dump(to_dict(cfg), sort_keys=False, default_flow_style=None, width=110)

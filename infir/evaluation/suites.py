@@ -9,9 +9,10 @@ from pathlib import Path
 from typing import Literal
 
 from infir.config import ConfigError, fail, load_yaml, resolve
+from infir.paths import CONF_DIR as CONF
 from infir.paths import REPO_ROOT as REPO
 
-CONF_DIR = REPO / "conf" / "eval"
+CONF_DIR = CONF / "eval"
 
 Kind = Literal[
     "web_nll",
@@ -105,11 +106,12 @@ def suite_names() -> list[str]:
 
 def load_suite(name_or_path: str, overrides: list[str] = ()) -> SuiteConfig:
     """A suite by name (conf/eval/<name>.yaml) or YAML path, with `a.b=c` overrides applied."""
-    path = Path(name_or_path)
-    if not path.is_file():
-        path = CONF_DIR / f"{name_or_path}.yaml"
-    if not path.is_file():
-        raise ConfigError("suite", f"unknown suite {name_or_path!r}; known: {suite_names()}")
+    from infir.paths import conf_file
+
+    try:
+        path = conf_file("eval", name_or_path)
+    except FileNotFoundError as exc:
+        raise ConfigError("suite", str(exc)) from None
     layer = load_yaml(path)
     layer.setdefault("name", path.stem)
     return resolve(SuiteConfig(), [layer], overrides)

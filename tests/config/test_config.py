@@ -7,7 +7,16 @@ from typing import Literal
 
 import pytest
 
-from infir.config import ConfigError, dump_yaml, fail, from_dict, parse_override, resolve, to_dict
+from infir.config import (
+    ConfigError,
+    dump_yaml,
+    fail,
+    from_dict,
+    parse_override,
+    resolve,
+    resolve_merged,
+    to_dict,
+)
 
 
 @dataclass
@@ -94,6 +103,29 @@ def test_errors_say_which_layer_set_the_bad_value(tmp_path):
         resolve(Recipe(), [], ["train.micro_batch=two"])
     with pytest.raises(ConfigError, match=r"optim\.momentum: unknown key"):
         resolve(Recipe(), [], ["optim.momentum=0.9"])
+
+
+def test_merged_layers_build_once_and_errors_name_the_layer(tmp_path):
+    """resolve_merged (curation configs): a YAML may leave a value that only validates with the command
+    line's (global_batch 9 needs micro_batch 3); an error still names the layer that set the bad value."""
+    batch, first, second = tmp_path / "batch.yaml", tmp_path / "a.yaml", tmp_path / "b.yaml"
+    batch.write_text("train:\n  global_batch: 9\n")
+    first.write_text("optim:\n  name: lion\n")
+    second.write_text("optim:\n  name: sgd\n")
+    with pytest.raises(ConfigError, match="must be divisible"):
+        resolve(Recipe(), [batch], ["train.micro_batch=3"])  # layer by layer: 9 % 2 fails before the CLI
+    cfg = resolve_merged(Recipe, [batch, second], ["train.micro_batch=3"], base=to_dict(Recipe()))
+    assert (cfg.train.global_batch, cfg.train.micro_batch, cfg.optim.name) == (9, 3, "sgd")
+    with pytest.raises(ConfigError, match=rf"optim\.name: .*lion.*\(set in {first}\)"):
+        resolve_merged(Recipe, [batch, first], ["train.micro_batch=3"], base=to_dict(Recipe()))
+    with pytest.raises(
+        ConfigError, match=r"train\.micro_batch: expected an integer.*\(set in a command-line"
+    ):
+        resolve_merged(Recipe, [batch, second], ["train.micro_batch=three"])
+    later = tmp_path / "c.yaml"  # the last file that sets the key is named, not the first
+    later.write_text("optim:\n  name: lamb\n")
+    with pytest.raises(ConfigError, match=rf"\(set in {later}\)"):
+        resolve_merged(Recipe, [first, later], base=to_dict(Recipe()))
 
 
 def test_yaml_syntax_error_names_file_and_line(tmp_path):

@@ -150,7 +150,7 @@ def test_cli_dry_run_and_config_errors():
     assert r.exit_code == 0 and "num_fewshot: 8" in r.output
     with pytest.raises(suites.ConfigError, match="score"):
         suites.load_suite("choice", ["score=median"])
-    with pytest.raises(suites.ConfigError, match="unknown suite"):
+    with pytest.raises(suites.ConfigError, match="no eval config named .no_such_suite."):
         suites.load_suite("no_such_suite")
 
 
