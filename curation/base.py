@@ -34,6 +34,15 @@ def count_tokens(text: str) -> int:
     return len(text.split())
 
 
+def doc_text(doc: Doc, step: str) -> str:
+    """The document's `text`; a step handed a document without one is a bug upstream (the readers reject
+    such records with file:line), so it fails loudly naming the step and the document."""
+    text = doc.get("text")
+    if not isinstance(text, str):
+        raise ValueError(f"{step}: document {doc.get('id')!r} has no string `text` field")
+    return text
+
+
 @dataclass
 class StepStats:
     """Counters of one step over any number of batches; mergeable across shards and workers."""

@@ -26,7 +26,7 @@ from typing import Any
 import numpy as np
 
 from infir.config import ConfigError
-from infir.curation.base import Doc, Step
+from infir.curation.base import Doc, Step, doc_text
 from infir.curation.dedup.store import batch_ngrams, batch_words, multi_ngram_hashes
 from infir.curation.registry import register_step
 
@@ -111,10 +111,7 @@ def short_item_keys(texts: Sequence[str], ngram: int) -> tuple[np.ndarray, np.nd
 
 
 def _text(doc: Doc) -> str:
-    text = doc.get("text")
-    if not isinstance(text, str):
-        raise ValueError(f"decontaminate: document {doc.get('id')!r} has no string `text` field")
-    return text
+    return doc_text(doc, "decontaminate")
 
 
 @register_step("decontaminate")

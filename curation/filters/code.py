@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from pathlib import PurePosixPath
 from typing import Literal, get_args
 
-from infir.curation.base import Doc, Step
+from infir.curation.base import Doc, Step, doc_text
 from infir.curation.registry import register_step
 
 EXTENSIONS = {
@@ -36,11 +36,7 @@ def language_of(doc: Doc) -> str | None:
     return EXTENSIONS.get(PurePosixPath(str(path)).suffix.lower())
 
 
-def _text(doc: Doc, step: str) -> str:
-    text = doc.get("text")
-    if not isinstance(text, str):
-        raise ValueError(f"{step}: document {doc.get('id')!r} has no string `text` field")
-    return text
+_text = doc_text
 
 
 @register_step("code_language")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from infir.curation.base import Doc, Step
+from infir.curation.base import Doc, Step, doc_text
 from infir.curation.registry import register_step
 
 
@@ -22,7 +22,5 @@ class MathColonEnding(Step):
         self.cfg = cfg or self.Config()
 
     def filter(self, doc: Doc) -> str | None:
-        text = doc.get("text")
-        if not isinstance(text, str):
-            raise ValueError(f"math_colon_ending: document {doc.get('id')!r} has no string `text` field")
+        text = doc_text(doc, "math_colon_ending")
         return "ends_with_colon" if text.rstrip().endswith(tuple(self.cfg.colons)) else None

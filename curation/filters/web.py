@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from itertools import accumulate
 
 from infir.config import fail
-from infir.curation.base import Doc, Step
+from infir.curation.base import Doc, Step, doc_text
 from infir.curation.filters.textstats import (
     PUNCTUATION_SET,
     TERMINAL_PUNCTUATION,
@@ -43,10 +43,7 @@ OFF_OR_NON_NEG = {"ge": -1}
 
 
 def _stats(doc: Doc) -> TextStats:
-    text = doc.get("text")
-    if not isinstance(text, str):
-        raise ValueError(f"web filters: document {doc.get('id')!r} has no string `text` field")
-    return TextStats(text)
+    return TextStats(doc_text(doc, "web filters"))
 
 
 @register_step("gopher_repetition")
