@@ -1,4 +1,4 @@
-"""Maps the top-level folders of docs/STACK.md onto one import namespace.
+"""Maps the repository's top-level folders (docs/STACK.md, Layout) onto one import namespace.
 
 The repository keeps `curation/`, `recipes/` and `launcher/` at the top level (where a reader looks for
 them), but every module is imported as `infir.<folder>...`, so nothing pollutes the global namespace with
