@@ -128,7 +128,14 @@ def build_index(cfg: BuildIndexConfig) -> dict:
     metavar="NAME=PATH[:f1,f2]",
     help="A JSONL benchmark test set; fields to index after ':' (default: all string fields).",
 )
-@click.option("--out", required=True, type=click.Path(dir_okay=False), help="Index file to write (.npz).")
+@click.option(
+    "--output",
+    "--out",
+    "out",
+    required=True,
+    type=click.Path(dir_okay=False),
+    help="Index file to write (.npz).",
+)
 @click.option("--ngram", default=10, show_default=True, help="Token n-gram length.")
 @click.option("--background", type=click.Choice(["stdlib", "none"]), default="stdlib", show_default=True,
               help="Leave out benchmark n-grams found in this generic corpus (Python's stdlib: common code).")  # fmt: skip

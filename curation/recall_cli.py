@@ -38,7 +38,7 @@ def _read_texts(files: tuple[str, ...], option: str) -> list[str]:
     "--positives", multiple=True, required=True, help="Seed positive docs (.jsonl with `text`, or .txt)."
 )
 @click.option("--negatives", multiple=True, required=True, help="Random negative docs (same formats).")
-@click.option("--out", "out", required=True, help="Where to write the fastText MODEL.bin.")
+@click.option("--output", "--out", "out", required=True, help="Where to write the fastText MODEL.bin.")
 @click.option(
     "--iterations", type=int, default=1, show_default=True, help="Rounds; recalled docs become positives."
 )
@@ -93,7 +93,12 @@ def train_recall_cmd(
 @click.option("--corpus", multiple=True, required=True,
               help="Shards (or folders of them) to recall from: JSONL/Parquet with id, text, url.")  # fmt: skip
 @click.option(
-    "--out", required=True, type=click.Path(path_type=Path), help="Folder for round_N/, model.bin, rounds.md."
+    "--output",
+    "--out",
+    "out",
+    required=True,
+    type=click.Path(path_type=Path),
+    help="Folder for round_N/, model.bin, rounds.md.",
 )
 @click.option("--dry-run", is_flag=True, help="Print the resolved config as YAML and exit.")
 @click.argument("overrides", nargs=-1)

@@ -28,7 +28,7 @@ def iter_texts(inputs: list[Path]) -> Iterator[str]:
 @app.command("train-tokenizer")
 def train_tokenizer(
     inputs: list[Path] = typer.Argument(..., help="folders or JSONL files of curated documents"),
-    out: Path = typer.Option(..., "--out"),
+    out: Path = typer.Option(..., "--output", "--out"),
     vocab_size: int = typer.Option(4096, "--vocab-size"),
 ) -> None:
     """Train the demo's byte-level BPE tokenizer (Llama 3 special tokens and chat template) on curated text."""

@@ -97,7 +97,9 @@ def app() -> None:
 
 @app.command("compare")
 @click.argument("result_dirs", nargs=-1, required=True)
-@click.option("--out", "out_png", default="eval_compare.png", show_default=True, help="PNG to write.")
+@click.option(
+    "--output", "--out", "out_png", default="eval_compare.png", show_default=True, help="PNG to write."
+)
 @click.option("--labels", default=None, help="Comma-separated labels, one per result dir.")
 @click.option("--dry-run", is_flag=True, help="Print what would be compared and exit.")
 @click.option(
@@ -164,7 +166,13 @@ def _compare_paper(table: str, result_dirs: tuple[str, ...], out_png: str, dry_r
     help="LM (HF dir) that ranks the texts by NLL; repeat it for several (a text is dropped only when "
     "it is in the worst fraction of every model's ranking).",
 )
-@click.option("--out", required=True, help="Output JSONL of kept texts (dropped ones go to *.dropped.jsonl).")
+@click.option(
+    "--output",
+    "--out",
+    "out",
+    required=True,
+    help="Output JSONL of kept texts (dropped ones go to *.dropped.jsonl).",
+)
 @click.option("--drop-fraction", default=0.2, show_default=True, type=click.FloatRange(0.0, 0.99))
 @click.option("--seq-len", default=1024, show_default=True, type=int)
 @click.option("--max-docs", default=None, type=int)
@@ -183,7 +191,7 @@ def build_valset_cmd(inputs, model, out, drop_fraction, seq_len, max_docs, dry_r
 
 
 @app.command("export-shipped")
-@click.option("--out", required=True, help="Folder for <benchmark>_shipped.jsonl files.")
+@click.option("--output", "--out", "out", required=True, help="Folder for <benchmark>_shipped.jsonl files.")
 @click.option("--benchmark", "benchmarks", multiple=True, help="mmlu|gsm8k|math|mbpp (default: all).")
 @click.option("--dry-run", is_flag=True, help="Print what would be written and exit.")
 def export_shipped_cmd(out: str, benchmarks: tuple[str, ...], dry_run: bool) -> None:

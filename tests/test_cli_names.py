@@ -1,0 +1,34 @@
+"""One name per thing on the command line: every command of `infir` spells its options the same way."""
+
+from __future__ import annotations
+
+import click
+
+from infir.cli import cli
+
+
+def _commands(group: click.Group, ctx: click.Context, prefix: str = "infir"):
+    for name in group.list_commands(ctx):
+        cmd = group.get_command(ctx, name)
+        if cmd is None:
+            continue
+        yield f"{prefix} {name}", cmd
+        if isinstance(cmd, click.Group):
+            yield from _commands(cmd, click.Context(cmd, parent=ctx), f"{prefix} {name}")
+
+
+def test_output_options_are_spelt_output_everywhere():
+    """A file or folder a command writes is `--output` (`--out` stays accepted as an alias), and every
+    command that takes one is found: the walk covers all subcommands, imported the way the CLI does."""
+    seen, wrong = 0, []
+    ctx = click.Context(cli)
+    for path, cmd in _commands(cli, ctx):
+        for param in cmd.params:
+            if not isinstance(param, click.Option):
+                continue
+            if "--out" in param.opts or "--output" in param.opts:
+                seen += 1
+                if param.opts[0] != "--output":
+                    wrong.append(f"{path}: {param.opts}")
+    assert not wrong, wrong
+    assert seen >= 10, seen  # curate, tokenize, eval, demo_steps-free CLIs: the walk really found them
