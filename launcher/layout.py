@@ -103,10 +103,8 @@ def training_layout(stage: Stage, cluster: ClusterConfig) -> str | None:
             f"{stage.name}.parallel", f"{world} GPUs do not split into tp {tp} x pp {pp} x cp {cp}"
         )
     dp = world // (tp * pp * cp)
-    if par is not None:
-        gbs, mbs = cfg.train.global_batch_size, cfg.train.micro_batch_size
-    else:  # the VLM recipes name them global_batch / micro_batch
-        gbs, mbs = cfg.global_batch, cfg.micro_batch
+    batch = getattr(cfg, "train", cfg)  # the LLM recipes keep them under train:, the VLM ones at the top
+    gbs, mbs = batch.global_batch_size, batch.micro_batch_size
     if gbs % (mbs * dp):
         raise ConfigError(f"{stage.name}.train.global_batch_size",
                           f"{gbs} does not split over dp {dp} x micro batch {mbs} on {world} GPUs")  # fmt: skip

@@ -32,3 +32,22 @@ def test_output_options_are_spelt_output_everywhere():
                     wrong.append(f"{path}: {param.opts}")
     assert not wrong, wrong
     assert seen >= 10, seen  # curate, tokenize, eval, demo_steps-free CLIs: the walk really found them
+
+
+def test_llm_and_vlm_recipes_name_shared_settings_alike():
+    """global_batch_size, micro_batch_size and clip_grad mean the same in both recipe families."""
+    from infir.config import to_dict
+    from infir.recipes.registry import get_recipe
+
+    def keys(node, out):
+        if isinstance(node, dict):
+            for k, v in node.items():
+                out.add(k)
+                keys(v, out)
+        return out
+
+    llm, vlm = to_dict(get_recipe("sft")), to_dict(get_recipe("vlm_stage1_projector"))
+    assert {"global_batch_size", "micro_batch_size"} <= set(llm["train"]) and "clip_grad" in llm["optim"]
+    assert {"global_batch_size", "micro_batch_size"} <= set(vlm) and "clip_grad" in vlm["optim"]
+    assert not keys(llm, set()) & {"global_batch", "micro_batch", "grad_clip"}
+    assert not keys(vlm, set()) & {"global_batch", "micro_batch", "grad_clip"}

@@ -90,8 +90,8 @@ def bridge_plan(cfg: VLMTrainConfig) -> dict[str, Any]:
         "dataset.hf_processor_path": _abs(cfg.llm.init_path),
         "dataset.train_data_path": str(bridge_data_path(cfg)),
         "train.train_iters": cfg.steps,
-        "train.global_batch_size": cfg.global_batch,
-        "train.micro_batch_size": cfg.micro_batch,
+        "train.global_batch_size": cfg.global_batch_size,
+        "train.micro_batch_size": cfg.micro_batch_size,
         "optimizer.lr": cfg.optim.lr,
         "optimizer.min_lr": cfg.optim.min_lr,
         "optimizer.weight_decay": cfg.optim.weight_decay,
@@ -100,7 +100,7 @@ def bridge_plan(cfg: VLMTrainConfig) -> dict[str, Any]:
         "scheduler.end_weight_decay": cfg.optim.weight_decay,
         "optimizer.adam_beta1": cfg.optim.beta1,
         "optimizer.adam_beta2": cfg.optim.beta2,
-        "optimizer.clip_grad": cfg.optim.grad_clip,
+        "optimizer.clip_grad": cfg.optim.clip_grad,
         "scheduler.lr_warmup_iters": warmup,
         "scheduler.lr_decay_iters": cfg.steps,
         # absolute: the container's workdir is throwaway, and the next stage must find these again
@@ -143,8 +143,8 @@ def build_container(cfg: VLMTrainConfig) -> Any:
     provider = AutoBridge.from_hf_pretrained(cfg.llm.init_path).to_megatron_provider(load_weights=True)
     container = bc.ConfigContainer(
         model=provider,
-        train=bc.TrainingConfig(train_iters=cfg.steps, global_batch_size=cfg.global_batch,
-                                micro_batch_size=cfg.micro_batch),
+        train=bc.TrainingConfig(train_iters=cfg.steps, global_batch_size=cfg.global_batch_size,
+                                micro_batch_size=cfg.micro_batch_size),
         validation=bc.ValidationConfig(eval_iters=0, eval_interval=None),
         optimizer=bc.OptimizerConfig(optimizer="adam", bf16=True, fp16=False, use_distributed_optimizer=True),
         scheduler=bc.SchedulerConfig(lr_warmup_init=0.0, lr_decay_style="cosine", weight_decay_incr_style="constant",

@@ -74,7 +74,7 @@ class OptimConfig:
     warmup_ratio: float = field(default=0.03, metadata={"ge": 0, "lt": 1})
     beta1: float = field(default=0.9, metadata={"gt": 0, "lt": 1})
     beta2: float = field(default=0.999, metadata={"gt": 0, "lt": 1})
-    grad_clip: float = field(default=1.0, metadata={"ge": 0})
+    clip_grad: float = field(default=1.0, metadata={"ge": 0})
 
 
 @dataclass
@@ -95,17 +95,17 @@ class VLMTrainConfig:
     data: DataConfig = field(default_factory=DataConfig)
     optim: OptimConfig = field(default_factory=OptimConfig)
     steps: int = field(default=1000, metadata={"gt": 0})
-    global_batch: int = field(default=256, metadata={"gt": 0})
-    micro_batch: int = field(default=8, metadata={"gt": 0})
+    global_batch_size: int = field(default=256, metadata={"gt": 0})
+    micro_batch_size: int = field(default=8, metadata={"gt": 0})
     dp: int = field(default=1, metadata={"gt": 0})  # data-parallel GPUs: the batch split must be whole
     seed: int = 1234
     checkpoint: CheckpointConfig = field(default_factory=CheckpointConfig)
 
     def validate(self) -> None:
-        if self.global_batch % (self.micro_batch * self.dp):
+        if self.global_batch_size % (self.micro_batch_size * self.dp):
             fail(
-                "global_batch",
-                f"{self.global_batch} is not divisible by micro_batch*dp = {self.micro_batch}*{self.dp}",
+                "global_batch_size",
+                f"{self.global_batch_size} is not divisible by micro_batch_size*dp = {self.micro_batch_size}*{self.dp}",
             )
 
     @property

@@ -35,7 +35,7 @@ STAGE_NAMES = {1: "vlm_stage1_projector", 2: "vlm_stage2_vit", 3: "vlm_stage3_fu
 STAGE_DATA = {1: "captions.jsonl", 2: "sft1.jsonl", 3: "sft2.jsonl"}
 
 
-def _stage(stage: int, lr: float, global_batch: int, steps: int) -> VLMTrainConfig:
+def _stage(stage: int, lr: float, global_batch_size: int, steps: int) -> VLMTrainConfig:
     """Full-scale stage base: SigLIP-So400m (384 px, patch 14) + 2-layer MLP + InfiR-1B-Base."""
     prev = f"{RUNS}/{STAGE_NAMES[stage - 1]}" if stage > 1 else None
     return VLMTrainConfig(
@@ -52,9 +52,9 @@ def _stage(stage: int, lr: float, global_batch: int, steps: int) -> VLMTrainConf
         data=DataConfig(train=f"data/vlm/{STAGE_DATA[stage]}", seq_length=4096),
         optim=OptimConfig(lr=lr, min_lr=lr / 10, warmup_ratio=0.03),
         steps=steps,
-        global_batch=global_batch,
+        global_batch_size=global_batch_size,
         # 64 GPUs (8 nodes x 8): one micro batch of global/64 per GPU and step (256 -> 4, 128 -> 2)
-        micro_batch=global_batch // 64,
+        micro_batch_size=global_batch_size // 64,
         dp=64,
         checkpoint=CheckpointConfig(save=f"{RUNS}/{STAGE_NAMES[stage]}", load=prev),
     )
@@ -63,19 +63,19 @@ def _stage(stage: int, lr: float, global_batch: int, steps: int) -> VLMTrainConf
 @register_recipe()
 def vlm_stage1_projector() -> VLMTrainConfig:
     """InfiR-VL stage 1: captions train the MLP projector only (SigLIP and the LLM frozen)."""
-    return _stage(1, lr=1e-3, global_batch=256, steps=2200)
+    return _stage(1, lr=1e-3, global_batch_size=256, steps=2200)
 
 
 @register_recipe()
 def vlm_stage2_vit() -> VLMTrainConfig:
     """InfiR-VL stage 2 (SFT-1): ViT + projector on text-rendering, GUI and caption data (LLM frozen)."""
-    return _stage(2, lr=2e-5, global_batch=128, steps=5000)
+    return _stage(2, lr=2e-5, global_batch_size=128, steps=5000)
 
 
 @register_recipe()
 def vlm_stage3_full() -> VLMTrainConfig:
     """InfiR-VL stage 3 (SFT-2): everything unfrozen, on the hardest GUI-trajectory and math samples."""
-    return _stage(3, lr=1e-5, global_batch=128, steps=3000)
+    return _stage(3, lr=1e-5, global_batch_size=128, steps=3000)
 
 
 def tiny(cfg: VLMTrainConfig, runs: str = TINY_RUNS) -> VLMTrainConfig:
@@ -93,8 +93,8 @@ def tiny(cfg: VLMTrainConfig, runs: str = TINY_RUNS) -> VLMTrainConfig:
         data=DataConfig(train=f"{runs}/data/{STAGE_DATA[stage]}", max_text_tokens=48, seq_length=64),
         optim=dataclasses.replace(cfg.optim, lr=3e-3, min_lr=3e-4, warmup_ratio=0.0),
         steps=4,
-        global_batch=4,
-        micro_batch=2,
+        global_batch_size=4,
+        micro_batch_size=2,
         dp=1,
         checkpoint=CheckpointConfig(save=f"{runs}/{STAGE_NAMES[stage]}_tiny", load=prev),
     )

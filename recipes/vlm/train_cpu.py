@@ -132,20 +132,22 @@ def train(cfg: VLMTrainConfig) -> TrainResult:
     lr_at = lr_multiplier(cfg.steps, int(o.warmup_ratio * cfg.steps), "cosine", o.min_lr / o.lr)
     sched = torch.optim.lr_scheduler.LambdaLR(opt, lr_at)
     g = torch.Generator().manual_seed(cfg.seed)
-    accum = cfg.global_batch // cfg.micro_batch
+    accum = cfg.global_batch_size // cfg.micro_batch_size
     losses = []
     model.train()
     for step in range(cfg.steps):
         opt.zero_grad(set_to_none=True)
-        order = torch.randint(len(examples), (cfg.global_batch,), generator=g).tolist()
+        order = torch.randint(len(examples), (cfg.global_batch_size,), generator=g).tolist()
         total = 0.0
         for m in range(accum):
-            batch = collate([examples[i] for i in order[m * cfg.micro_batch : (m + 1) * cfg.micro_batch]])
+            batch = collate(
+                [examples[i] for i in order[m * cfg.micro_batch_size : (m + 1) * cfg.micro_batch_size]]
+            )
             loss = model(**batch) / accum
             loss.backward()
             total += loss.item()
-        if o.grad_clip:
-            torch.nn.utils.clip_grad_norm_(params, o.grad_clip)
+        if o.clip_grad:
+            torch.nn.utils.clip_grad_norm_(params, o.clip_grad)
         opt.step()
         sched.step()
         losses.append(total)

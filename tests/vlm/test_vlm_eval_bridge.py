@@ -78,13 +78,13 @@ def test_bridge_plan_freeze_flags(name, flags):
         plan["model.freeze_vision_projection"],
     )
     assert got == flags
-    assert plan["train.train_iters"] == cfg.steps and plan["train.global_batch_size"] == cfg.global_batch
+    assert plan["train.train_iters"] == cfg.steps and plan["train.global_batch_size"] == cfg.global_batch_size
     # absolute, so the next stage finds it whatever the container's workdir was
     prev = cfg.checkpoint.load
     assert plan["checkpoint.pretrained_checkpoint"] == (str(Path(prev).resolve()) if prev else None)
     assert plan["checkpoint.save"].startswith("/")
     # the batch splits evenly over the 64 GPUs of the paper's setup (stage 1: 256 = 4 x 64)
-    assert cfg.dp == 64 and cfg.global_batch % (cfg.micro_batch * cfg.dp) == 0
+    assert cfg.dp == 64 and cfg.global_batch_size % (cfg.micro_batch_size * cfg.dp) == 0
     assert all(
         key.split(".")[0]
         in {"model", "dataset", "train", "optimizer", "scheduler", "checkpoint", "logger", "rng"}
