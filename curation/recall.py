@@ -153,21 +153,21 @@ class Recall(GlobalStep):
                 )
 
     def __init__(self, cfg: Config) -> None:
-        self.cfg = cfg
+        self.config = cfg
         self._model: Any = None
         #: the K-th best (-score, id) of the corpus, set by fit(); None with top_k = keep all
         self._cutoff: tuple[float, str] | None = None
         self._fitted = False
 
     def is_global(self) -> bool:
-        return self.cfg.top_k > 0  # threshold mode decides per document, no corpus pass needed
+        return self.config.top_k > 0  # threshold mode decides per document, no corpus pass needed
 
     def fit(self, shards: Mapping[str, Callable[[], Iterable[Doc]]], workdir: Path) -> None:
         """Each shard's K best (-score, id), one task per shard through the fan-out (the corpus K best are
         among them; saved per shard, so a rerun scores only the shards it lacks), then merged here."""
         from infir.curation.executors.fanout import fan_out
 
-        k, model_path = self.cfg.top_k, self.cfg.model
+        k, model_path = self.config.top_k, self.config.model
         saved = {name: Path(workdir) / "top_k" / f"{name}.json" for name in sorted(shards)}
         todo = [name for name, path in saved.items() if not path.is_file()]
 
@@ -189,16 +189,16 @@ class Recall(GlobalStep):
         self._fitted = True
 
     def setup(self) -> None:
-        if self.cfg.models:
-            self._model = {domain: _load_model(path) for domain, path in sorted(self.cfg.models.items())}
+        if self.config.models:
+            self._model = {domain: _load_model(path) for domain, path in sorted(self.config.models.items())}
         else:
-            self._model = _load_model(self.cfg.model)
+            self._model = _load_model(self.config.model)
 
     def filter_batch(self, docs: Sequence[Doc]) -> list[str | None]:
         if self._model is None:
             self.setup()
         texts = [d["text"] for d in docs]
-        if self.cfg.models:  # per domain: the best domain's score decides, and is named
+        if self.config.models:  # per domain: the best domain's score decides, and is named
             per = {domain: fasttext_scores(m, texts, POS) for domain, m in self._model.items()}
             domains = list(per)
             best = [max(domains, key=lambda k, i=i: per[k][i]) for i in range(len(docs))]
@@ -208,8 +208,8 @@ class Recall(GlobalStep):
         else:
             scores = fasttext_scores(self._model, texts, POS)
         for d, s in zip(docs, scores):
-            d[self.cfg.field] = s
-        if self.cfg.top_k > 0:
+            d[self.config.field] = s
+        if self.config.top_k > 0:
             if not self._fitted:
                 raise RuntimeError("recall: top_k needs fit(shards, workdir) over the corpus first")
             cut = self._cutoff
@@ -217,4 +217,4 @@ class Recall(GlobalStep):
                 None if cut is None or (-s, str(d["id"])) <= cut else "not_top_k"
                 for d, s in zip(docs, scores)
             ]
-        return [None if s >= self.cfg.threshold else "below_recall_threshold" for s in scores]
+        return [None if s >= self.config.threshold else "below_recall_threshold" for s in scores]

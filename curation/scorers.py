@@ -45,32 +45,32 @@ class QualityScore(Step):
                 )
 
     def __init__(self, cfg: Config) -> None:
-        self.cfg = cfg
+        self.config = cfg
         self._ft: Any = None
         self._hf: Any = None
         self._threshold: float | None = None
 
     def kind(self) -> str:
         """ "probability" (a fastText .bin scored as P(positive_label)) or "scale" (1-5 style scores)."""
-        if Path(self.cfg.model).is_dir() or self.cfg.expected_value:
+        if Path(self.config.model).is_dir() or self.config.expected_value:
             return "scale"
         return "probability"
 
     def threshold(self) -> float:
         """The configured threshold, checked against the scorer's range, or the kind's default."""
         kind = self.kind()
-        value = DEFAULT_THRESHOLD[kind] if self.cfg.threshold is None else self.cfg.threshold
+        value = DEFAULT_THRESHOLD[kind] if self.config.threshold is None else self.config.threshold
         if kind == "probability" and not 0.0 <= value <= 1.0:
             raise ConfigError(
                 "threshold",
-                f"{self.cfg.model} scores a probability in [0, 1]; threshold {value} would keep "
+                f"{self.config.model} scores a probability in [0, 1]; threshold {value} would keep "
                 + ("every" if value < 0 else "no")
                 + " document (set expected_value: true for a 1-5 labelled model)",
             )
         return value
 
     def setup(self) -> None:
-        path = Path(self.cfg.model)
+        path = Path(self.config.model)
         if not path.exists():
             raise ConfigError("model", f"quality model not found: {path}")
         self._threshold = self.threshold()
@@ -91,13 +91,13 @@ class QualityScore(Step):
         if self._ft is None and self._hf is None:
             self.setup()
         if self._ft is not None:
-            return fasttext_scores(self._ft, texts, self.cfg.positive_label, self.cfg.expected_value)
+            return fasttext_scores(self._ft, texts, self.config.positive_label, self.config.expected_value)
         import torch
 
         tok, model = self._hf
         out: list[float] = []
-        for i in range(0, len(texts), self.cfg.batch_size):
-            enc = tok(list(texts[i : i + self.cfg.batch_size]), truncation=True, max_length=self.cfg.max_length,
+        for i in range(0, len(texts), self.config.batch_size):
+            enc = tok(list(texts[i : i + self.config.batch_size]), truncation=True, max_length=self.config.max_length,
                       padding=True, return_tensors="pt")  # fmt: skip
             with torch.no_grad():
                 logits = model(**enc).logits.float()
@@ -114,7 +114,7 @@ class QualityScore(Step):
         if self._threshold is None:
             self._threshold = self.threshold()
         for doc, s in zip(docs, scores):
-            doc[self.cfg.field] = float(s)
+            doc[self.config.field] = float(s)
             out.append(None if s >= self._threshold else "low_quality_score")
         return out
 

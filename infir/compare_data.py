@@ -246,12 +246,12 @@ def compare(
         raise typer.Exit(0)
     if missing:
         raise ConfigError(missing[0].split(":")[0], "; ".join(missing))
-    from infir.launcher.local import LocalExecutor
+    from infir.launcher.local import LocalRunner
 
     run = Path(cfg.output)
     run.mkdir(parents=True, exist_ok=True)
     (run / "compare_config.yaml").write_text(dump_yaml(cfg))
-    results = LocalExecutor(run / "_stages").run(stages)
+    results = LocalRunner(run / "_stages").run(stages)
     if any(r.status == "failed" for r in results):
         raise typer.Exit(1)
     typer.echo(f"\n{(run / 'compare.md').read_text()}")

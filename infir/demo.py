@@ -171,14 +171,14 @@ def demo(
         raise typer.Exit(0)
     import shutil
 
-    from infir.launcher.local import LocalExecutor
+    from infir.launcher.local import LocalRunner
 
     run = Path(cfg.output)
     if fresh and run.exists():
         shutil.rmtree(run)
     run.mkdir(parents=True, exist_ok=True)
     (run / "demo_config.yaml").write_text(dump_yaml(cfg))
-    results = LocalExecutor(run / "_stages").run(build_stages(cfg))
+    results = LocalRunner(run / "_stages").run(build_stages(cfg))
     if any(r.status == "failed" for r in results):
         raise typer.Exit(1)
     typer.echo(f"\nreport: {run / 'report.md'}")

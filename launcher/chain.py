@@ -60,7 +60,7 @@ class Stage:
 
 
 @dataclass
-class PipelineConfig:
+class ChainConfig:
     """conf/pipelines/*.yaml: `vars` fill `{name}` placeholders in argv; `{run_dir}` is always set."""
 
     name: str
@@ -126,7 +126,7 @@ def load_pipeline(
     """Read a pipeline YAML and fill its argv templates for `run_dir`."""
     data = load_yaml(path)
     try:
-        cfg = from_dict(PipelineConfig, data)
+        cfg = from_dict(ChainConfig, data)
     except ConfigError as exc:
         raise ConfigError(exc.path, f"{exc.message} (in {path})") from None
     unknown = sorted(set(vars_overrides or {}) - set(cfg.vars))

@@ -92,9 +92,9 @@ def launch(
             for stage in chain:
                 typer.echo(f"# {stage.name} (after {stage.after or '-'}): {' '.join(stage.argv)}")
             return
-        from infir.launcher.local import LocalExecutor
+        from infir.launcher.local import LocalRunner
 
-        results = LocalExecutor(Path(dirs.host)).run(chain)
+        results = LocalRunner(Path(dirs.host)).run(chain)
         if any(r.status == "failed" for r in results):
             raise typer.Exit(1)
         return

@@ -35,8 +35,8 @@ class StageResult:
     log: Path | None = None
 
 
-class LocalExecutor:
-    """`LocalExecutor(run_dir).run(stages) -> list[StageResult]`."""
+class LocalRunner:
+    """`LocalRunner(run_dir).run(stages) -> list[StageResult]`."""
 
     def __init__(
         self,

@@ -52,11 +52,11 @@ class CodeLanguage(Step):
         )
 
     def __init__(self, cfg: Config | None = None) -> None:
-        self.cfg = cfg or self.Config()
+        self.config = cfg or self.Config()
 
     def filter(self, doc: Doc) -> str | None:
         lang = language_of(doc)
-        if lang not in self.cfg.languages:
+        if lang not in self.config.languages:
             return "unselected_language"
         doc["language"] = lang
         return None
@@ -82,10 +82,10 @@ class CodeRules(Step):
         autogen_header_lines: int = field(default=5, metadata={"ge": 0})
 
     def __init__(self, cfg: Config | None = None) -> None:
-        self.cfg = cfg or self.Config()
+        self.config = cfg or self.Config()
 
     def filter(self, doc: Doc) -> str | None:
-        c, text = self.cfg, _text(doc, self.name)
+        c, text = self.config, _text(doc, self.name)
         if not text.strip():
             return "empty"
         lines = text.splitlines()
@@ -119,7 +119,7 @@ class CodeSyntax(Step):
         max_error_nodes: int = field(default=0, metadata={"ge": 0})
 
     def __init__(self, cfg: Config | None = None) -> None:
-        self.cfg = cfg or self.Config()
+        self.config = cfg or self.Config()
         self._parsers: dict[str, object] = {}
 
     def _parser(self, lang: str):
@@ -156,4 +156,4 @@ class CodeSyntax(Step):
                 errors += 1
             elif node.has_error:
                 stack.extend(node.children)
-        return "syntax_error" if errors > self.cfg.max_error_nodes else None
+        return "syntax_error" if errors > self.config.max_error_nodes else None

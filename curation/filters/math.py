@@ -19,8 +19,8 @@ class MathColonEnding(Step):
         colons: str = ":："
 
     def __init__(self, cfg: Config | None = None) -> None:
-        self.cfg = cfg or self.Config()
+        self.config = cfg or self.Config()
 
     def filter(self, doc: Doc) -> str | None:
         text = doc_text(doc, "math_colon_ending")
-        return "ends_with_colon" if text.rstrip().endswith(tuple(self.cfg.colons)) else None
+        return "ends_with_colon" if text.rstrip().endswith(tuple(self.config.colons)) else None

@@ -44,7 +44,7 @@ class PythonRepoSelection(GlobalStep):
         measure: Literal["files", "bytes"] = "files"
 
     def __init__(self, cfg: Config | None = None) -> None:
-        self.cfg = cfg or self.Config()
+        self.config = cfg or self.Config()
         self._selected: np.ndarray | None = None
         self._workdir: Path | None = None
 
@@ -54,7 +54,7 @@ class PythonRepoSelection(GlobalStep):
         root = Path(workdir) / "python_repo_selection"
         saved = {name: root / "counts" / f"{name}.npz" for name in sorted(shards)}
         todo = [name for name, path in saved.items() if not path.is_file()]
-        field_, use_bytes = self.cfg.repo_field, self.cfg.measure == "bytes"
+        field_, use_bytes = self.config.repo_field, self.config.measure == "bytes"
 
         def count(j: int) -> int:  # one shard: (repo hash, python?, weight) summed per repository
             name = todo[j]
@@ -89,14 +89,14 @@ class PythonRepoSelection(GlobalStep):
         if parts:
             np.add.at(total, inv, np.concatenate([p["total"] for p in parts]))
             np.add.at(python, inv, np.concatenate([p["python"] for p in parts]))
-        keep = python >= self.cfg.min_python_share * np.maximum(total, 1)
+        keep = python >= self.config.min_python_share * np.maximum(total, 1)
         keep &= python > 0  # a repository without any Python is never Python-centric
         np.save(
             root / "selected.npy", uniq[keep]
         )  # sorted; read by each worker in setup(), not pickled to it
         self._workdir, self._selected = root, None
-        summary = {"repositories": int(len(uniq)), "selected": int(keep.sum()), "measure": self.cfg.measure,
-                   "min_python_share": self.cfg.min_python_share}  # fmt: skip
+        summary = {"repositories": int(len(uniq)), "selected": int(keep.sum()), "measure": self.config.measure,
+                   "min_python_share": self.config.min_python_share}  # fmt: skip
         (root / "summary.json").write_text(json.dumps(summary))
         print(
             f"python_repo_selection: {summary['selected']} of {summary['repositories']} repositories selected"
@@ -110,7 +110,7 @@ class PythonRepoSelection(GlobalStep):
 
     def filter_batch(self, docs: Sequence[Doc]) -> list[str | None]:
         self.setup()
-        repos = [d.get(self.cfg.repo_field) for d in docs]
+        repos = [d.get(self.config.repo_field) for d in docs]
         keys = np.array([repo_key(r) if isinstance(r, str) and r else 0 for r in repos], dtype=np.uint64)
         inside = np.isin(keys, self._selected)
         return [

@@ -72,13 +72,13 @@ class GopherRepetition(Step):
                         fail(f"{name}.{n}", f"needs n >= 1 and 0 <= fraction <= 1, got {n}: {frac!r}")
 
     def __init__(self, cfg: Config | None = None) -> None:
-        self.cfg = cfg or self.Config()
+        self.config = cfg or self.Config()
 
     def filter(self, doc: Doc) -> str | None:
         return self.check(_stats(doc))
 
     def check(self, st: TextStats) -> str | None:
-        c, text = self.cfg, st.text
+        c, text = self.config, st.text
         if not text:
             return "empty"
         paras = _PARA.split(text.strip())
@@ -132,14 +132,14 @@ class GopherQuality(Step):
         stop_words: list[str] = field(default_factory=lambda: list(STOP_WORDS))
 
     def __init__(self, cfg: Config | None = None) -> None:
-        self.cfg = cfg or self.Config()
-        self._stop = frozenset(self.cfg.stop_words)
+        self.config = cfg or self.Config()
+        self._stop = frozenset(self.config.stop_words)
 
     def filter(self, doc: Doc) -> str | None:
         return self.check(_stats(doc))
 
     def check(self, st: TextStats) -> str | None:
-        c, text, words = self.cfg, st.text, st.words
+        c, text, words = self.config, st.text, st.words
         n_words = len(words)
         lens = [len(w) for w in words if not PUNCTUATION_SET.issuperset(w)]
         if c.min_doc_words and len(lens) < c.min_doc_words:
@@ -200,16 +200,16 @@ class C4Quality(Step):
         rewrite_text: bool = True
 
     def __init__(self, cfg: Config | None = None) -> None:
-        self.cfg = cfg or self.Config()
+        self.config = cfg or self.Config()
 
     def filter(self, doc: Doc) -> str | None:
         reason, text = self.check(_stats(doc).text)
-        if reason is None and self.cfg.rewrite_text:
+        if reason is None and self.config.rewrite_text:
             doc["text"] = text
         return reason
 
     def check(self, text: str) -> tuple[str | None, str]:
-        c = self.cfg
+        c = self.config
         kept: list[str] = []
         for line in text.splitlines():
             line = line.strip()
@@ -256,13 +256,13 @@ class FineWebQuality(Step):
         new_line_ratio: float = field(default=0.3, metadata=NON_NEG)
 
     def __init__(self, cfg: Config | None = None) -> None:
-        self.cfg = cfg or self.Config()
+        self.config = cfg or self.Config()
 
     def filter(self, doc: Doc) -> str | None:
         return self.check(_stats(doc))
 
     def check(self, st: TextStats) -> str | None:
-        c, text = self.cfg, st.text
+        c, text = self.config, st.text
         lines = [line for line in text.split("\n") if line.strip() != ""]
         if not lines:
             return "empty"
@@ -295,11 +295,11 @@ class FineWebFilters(Step):
         fineweb_quality: FineWebQuality.Config = field(default_factory=FineWebQuality.Config)
 
     def __init__(self, cfg: Config | None = None) -> None:
-        self.cfg = cfg or self.Config()
-        self.rep = GopherRepetition(self.cfg.gopher_repetition)
-        self.quality = GopherQuality(self.cfg.gopher_quality)
-        self.c4 = C4Quality(self.cfg.c4_quality)
-        self.fineweb = FineWebQuality(self.cfg.fineweb_quality)
+        self.config = cfg or self.Config()
+        self.rep = GopherRepetition(self.config.gopher_repetition)
+        self.quality = GopherQuality(self.config.gopher_quality)
+        self.c4 = C4Quality(self.config.c4_quality)
+        self.fineweb = FineWebQuality(self.config.fineweb_quality)
 
     def filter(self, doc: Doc) -> str | None:
         st = _stats(doc)
@@ -309,7 +309,7 @@ class FineWebFilters(Step):
         reason, text = self.c4.check(st.text)
         if reason:
             return reason
-        if self.cfg.c4_quality.rewrite_text:
+        if self.config.c4_quality.rewrite_text:
             doc["text"] = text
         return self.fineweb.check(st if text == st.text else TextStats(text))
 

@@ -25,7 +25,12 @@ NAMES = {"gopher_repetition", "gopher_quality", "c4_quality", "fineweb_quality",
 
 def test_registered_and_strict():
     assert set(step_types()) >= NAMES
-    assert build_step({"type": "gopher_quality", "min_doc_words": 10}).cfg.min_doc_words == 10
+    assert build_step({"type": "gopher_quality", "min_doc_words": 10}).config.min_doc_words == 10
+    # every step keeps its settings as `.config` (one name), which a `sources:` wrapper passes on
+    for kind in ("gopher_quality", "math_colon_ending", "code_language", "exact_dedup"):
+        assert isinstance(build_step({"type": kind}).config, build_step({"type": kind}).Config), kind
+    only = build_step({"type": "math_colon_ending", "sources": ["openwebmath"]})
+    assert only.config is not None and only.config == build_step({"type": "math_colon_ending"}).config
     with pytest.raises(ConfigError, match="steps.0.min_words"):
         build_step({"type": "gopher_quality", "min_words": 10}, "steps.0")
 

@@ -1,10 +1,10 @@
-"""LocalExecutor: a hand-over chain runs in order, hands outputs on, skips finished stages, stops on failure."""
+"""LocalRunner: a hand-over chain runs in order, hands outputs on, skips finished stages, stops on failure."""
 
 import sys
 from pathlib import Path
 
 from infir.launcher.chain import Chain, Stage
-from infir.launcher.local import LocalExecutor
+from infir.launcher.local import LocalRunner
 
 
 def _handover_chain(run: Path) -> list[Stage]:
@@ -21,13 +21,13 @@ def _handover_chain(run: Path) -> list[Stage]:
 
 def test_chain_runs_in_order_and_skips(tmp_path):
     chain = Chain(_handover_chain(tmp_path))
-    results = LocalExecutor(tmp_path, stream=False).run(chain)
+    results = LocalRunner(tmp_path, stream=False).run(chain)
     assert [(r.name, r.status) for r in results] == [(n, "done") for n in chain.names()]
     assert (tmp_path / "sft/out.txt").read_text().split() == chain.names()
     assert all((tmp_path / n / "DONE").is_file() for n in chain.names())
     # second run: every stage is finished, nothing runs again
     (tmp_path / "sft/out.txt").write_text("untouched\n")
-    again = LocalExecutor(tmp_path, stream=False).run(chain)
+    again = LocalRunner(tmp_path, stream=False).run(chain)
     assert {r.status for r in again} == {"skipped"}
     assert (tmp_path / "sft/out.txt").read_text() == "untouched\n"
 
@@ -40,20 +40,20 @@ def test_failure_stops_the_chain(tmp_path):
         Stage("c", [sys.executable, "-c", f"open({str(tmp_path / 'c_ran')!r}, 'w')"], after=["b"]),
         Stage("d", ["/nonexistent/command"]),
     ]
-    results = LocalExecutor(tmp_path, stream=False).run(stages)
+    results = LocalRunner(tmp_path, stream=False).run(stages)
     assert [r.status for r in results] == ["done", "failed", "not run", "not run"]
     assert results[1].returncode == 3 and "boom" in (tmp_path / "b/b.log").read_text()
     assert "hello from a" in (tmp_path / "a/a.log").read_text()
     assert not (tmp_path / "b/DONE").exists() and not (tmp_path / "c_ran").exists()
     # fix b and rerun: a is skipped, b and c run
     stages[1] = Stage("b", [sys.executable, "-c", "print('fixed')"], after=["a"])
-    results = LocalExecutor(tmp_path, stream=False).run(stages[:3])
+    results = LocalRunner(tmp_path, stream=False).run(stages[:3])
     assert [r.status for r in results] == ["skipped", "done", "done"]
     assert (tmp_path / "c_ran").exists()  # c ran, and wrote where this test looks (not the repo's cwd)
 
 
 def test_command_not_found_is_a_failed_stage(tmp_path):
-    results = LocalExecutor(tmp_path, stream=False).run([Stage("x", ["/nonexistent/cmd"])])
+    results = LocalRunner(tmp_path, stream=False).run([Stage("x", ["/nonexistent/cmd"])])
     assert results[0].status == "failed" and "cannot start" in results[0].log.read_text()
 
 
@@ -61,21 +61,21 @@ def test_a_changed_stage_reruns_and_so_do_the_stages_after_it(tmp_path):
     """A done marker remembers its stage's command: change one stage's command (a new setting) and that
     stage runs again, with every stage after it, while the ones before stay skipped."""
     chain = _handover_chain(tmp_path)
-    LocalExecutor(tmp_path, stream=False).run(Chain(chain))
+    LocalRunner(tmp_path, stream=False).run(Chain(chain))
     changed = list(chain)
     pre = changed[2]
     changed[2] = Stage(pre.name, [*pre.argv[:-1], pre.argv[-1]], after=pre.after)  # same command: skipped
-    again = LocalExecutor(tmp_path, stream=False).run(Chain(changed))
+    again = LocalRunner(tmp_path, stream=False).run(Chain(changed))
     assert {r.status for r in again} == {"skipped"}
     (tmp_path / "pretrain" / "stale.txt").write_text("from the old run\n")
     changed[2] = Stage(pre.name, [*pre.argv, "pretrain_steps=10"], after=pre.after,
                        outputs=[str(tmp_path / "pretrain")])  # a new setting  # fmt: skip
-    again = LocalExecutor(tmp_path, stream=False).run(Chain(changed))
+    again = LocalRunner(tmp_path, stream=False).run(Chain(changed))
     assert [r.status for r in again] == ["skipped", "skipped", "done", "done", "done"]
     # its declared outputs were cleared first: the rerun started clean, not from the old run's files
     assert (
         not (tmp_path / "pretrain" / "stale.txt").exists() and (tmp_path / "pretrain" / "out.txt").is_file()
     )
     assert "command=" in (tmp_path / "pretrain" / "DONE").read_text()
-    third = LocalExecutor(tmp_path, stream=False).run(Chain(changed))
+    third = LocalRunner(tmp_path, stream=False).run(Chain(changed))
     assert {r.status for r in third} == {"skipped"}  # and then it is done again
