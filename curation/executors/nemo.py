@@ -56,12 +56,24 @@ def make_shard_stage(layout: Any, phase: Any, cfg: Any, shards: Sequence[Any]) -
                 step.setup()
 
         def process(self, task: FileGroupTask) -> FileGroupTask:
-            name, n_in, n_kept = process_shard(layout, phase, cfg, by_name[task._metadata["shard"]])
+            name, n_in, n_kept = process_shard(layout, phase, cfg, by_name[task_meta(task)["shard"]])
             out = str(layout.kept(phase.index, name))
-            meta = {"shard": name, "docs_in": n_in, "docs_kept": n_kept}
-            return FileGroupTask(dataset_name=task.dataset_name, data=[out], _metadata=meta)
+            return shard_task(task.dataset_name, out, {"shard": name, "docs_in": n_in, "docs_kept": n_kept})
 
     return ShardStage()
+
+
+# NeMo Curator 1.4.0 keeps a task's own dict in the dataclass field `_metadata` (no public accessor): these
+# two functions are the only code that touches it; tests/curation_runner/test_nemo_ray.py pins the field.
+def shard_task(dataset: str, path: str, meta: dict[str, Any]) -> Any:
+    """A FileGroupTask for one shard file, carrying `meta` (shard name, counters) through the pipeline."""
+    from nemo_curator.tasks import FileGroupTask
+
+    return FileGroupTask(dataset_name=dataset, data=[path], _metadata=meta)
+
+
+def task_meta(task: Any) -> dict[str, Any]:
+    return task._metadata
 
 
 class NemoCuratorExecutor:
@@ -93,15 +105,10 @@ class NemoCuratorExecutor:
         """Process `shards` (those without a done-marker) of one phase; results are on disk afterwards."""
         from nemo_curator.backends.ray_data import RayDataExecutor
         from nemo_curator.pipeline import Pipeline
-        from nemo_curator.tasks import FileGroupTask
 
         from infir.curation.executors.pool import progress_line
 
-        tasks = [
-            FileGroupTask(dataset_name=self.cfg.name, data=[str(s.path)],
-                          _metadata={"shard": s.name})
-            for s in shards
-        ]  # fmt: skip
+        tasks = [shard_task(self.cfg.name, str(s.path), {"shard": s.name}) for s in shards]
         self._ensure_ray()
         pipeline = Pipeline(
             name=f"infir_{self.cfg.name}", stages=[make_shard_stage(layout, phase, self.cfg, shards)]
@@ -109,7 +116,7 @@ class NemoCuratorExecutor:
         t0 = time.perf_counter()
         # RayDataExecutor shuts Ray down when it finishes, so each phase (GlobalStep split) starts it again
         results = pipeline.run(executor=RayDataExecutor(), initial_tasks=tasks) or []
-        done = {t._metadata["shard"] for t in results}
+        done = {task_meta(t)["shard"] for t in results}
         missing = sorted({s.name for s in shards} - done)
         if missing:  # a task that failed leaves no marker: a rerun retries exactly these shards
             raise RuntimeError(
@@ -117,9 +124,9 @@ class NemoCuratorExecutor:
             )
         if not quiet:
             labels, total_in = ",".join(lb for lb, _ in phase.steps) or "read", 0
-            for i, t in enumerate(sorted(results, key=lambda t: t._metadata["shard"]), 1):
-                total_in += t._metadata["docs_in"]
-                m = t._metadata
+            for i, t in enumerate(sorted(results, key=lambda t: task_meta(t)["shard"]), 1):
+                m = task_meta(t)
+                total_in += m["docs_in"]
                 print(progress_line(labels, i, len(results), m["shard"], m["docs_in"], m["docs_kept"], total_in,
                                     time.perf_counter() - t0, "ray"), file=sys.stderr)  # fmt: skip
         self._started_ray = False  # the executor shut it down

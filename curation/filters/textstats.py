@@ -37,7 +37,7 @@ def nlp() -> Any:
     """The blank English spaCy pipeline datatrove uses (loaded once per process), lean lexemes.
 
     spaCy computes every lexical attribute getter (shape, like_num, like_url, ...) for each new lexeme,
-    which was a quarter of our tokenizing time; we only read IS_SPACE and IS_PUNCT, and the tokenizer
+    which was a quarter of our tokenizing time (spaCy 3.8.18); we only read IS_SPACE and IS_PUNCT, and the tokenizer
     itself reads only ORTH. Our own vocab gets a fresh getter dict (spaCy's defaults stay untouched), so
     token texts and the two flags are unchanged (tests/curation_steps/test_textstats_oracle.py).
     """

@@ -78,3 +78,18 @@ def test_ray_workers_own_the_shards_the_driver_reads_none(tmp_path, monkeypatch)
     ray = run_pipeline(cfg, corpus, tmp_path / "ray", executor="ray", quiet=True)
     assert files(tmp_path / "ray") == files(tmp_path / "local")
     assert ray.docs_in == local.docs_in and ray.docs_out == local.docs_out
+
+
+def test_the_one_private_nemo_curator_field_we_use_still_exists():
+    """NeMo Curator has no public accessor for a task's own dict; we use the dataclass field `_metadata`
+    in one place (curation/executors/nemo.py). An upgrade that renames it fails here, not mid-run."""
+    import dataclasses
+
+    from nemo_curator.tasks import FileGroupTask
+
+    from infir.curation.executors.nemo import shard_task, task_meta
+
+    assert "_metadata" in {f.name for f in dataclasses.fields(FileGroupTask)}
+    task = shard_task("web", "/data/part-0.jsonl", {"shard": "part-0"})
+    assert isinstance(task, FileGroupTask) and task.data == ["/data/part-0.jsonl"]
+    assert task_meta(task) == {"shard": "part-0"}
