@@ -81,12 +81,46 @@ def render(
     shape = stage_shape(stage, cluster)
     gpus = int(shape["gpus_per_node"])  # type: ignore[arg-type]
     stage_dir = Path(run_dir) / stage.name
-    per_node = gpus if (cluster.launcher == "srun" and gpus > 0) else 1
-    sb = [
-        f"--job-name=infir-{stage.name}",
-        f"--nodes={shape['nodes']}",
-        f"--ntasks-per-node={per_node}",
+    image = image_for(cluster, stage.name)
+    lines = [
+        "#!/bin/bash",
+        f"# infir launch: stage {stage.name!r} on cluster profile {cluster.name!r}",
+        *[f"#SBATCH {flag}" for flag in sbatch_flags(stage, cluster, shape, stage_dir)],
+        "",
+        "set -euo pipefail",
+        *[f"export {k}={_q(v)}" for k, v in sorted(cluster.env.items())],
+        f"export INFIR_RUN_DIR={_q(job_run_dir or run_dir)} INFIR_STAGE={_q(stage.name)}",
+        "export PYTHONUNBUFFERED=1",
+        f"MARKER={_q(stage.marker_path(run_dir))}",
+        'if [ -f "$MARKER" ]; then echo "stage already done ($MARKER), nothing to do"; exit 0; fi',
+        'echo "job $SLURM_JOB_ID restart ${SLURM_RESTART_COUNT:-0} on $SLURM_JOB_NODELIST at $(date -Is)"',
+        'HEAD_NODE=$(scontrol show hostnames "$SLURM_JOB_NODELIST" | head -n 1)',
+        "export HEAD_NODE",
+        *(_requeue_lines(cluster) if cluster.requeue else []),
+        *(_preflight_lines(cluster, image, stage_dir) if gpus > 0 and image else []),
+        *(bootstrap_lines(cluster, pyxis_flags(cluster, image)) if is_ray_stage(stage) else []),
     ]
+    cmd = " \\\n    ".join(
+        a if a.startswith("--") and "$" in a else _q(a) for a in _command(stage, cluster, shape)
+    )
+    lines += [
+        "# srun in the background + wait, so the trap runs as soon as the signal arrives",
+        f"{cmd} &",
+        "wait $!",
+        'mkdir -p "$(dirname "$MARKER")" && date -Is > "$MARKER"',
+        'echo "stage done at $(date -Is)"',
+        "",
+    ]
+    return "\n".join(lines)
+
+
+def sbatch_flags(
+    stage: Stage, cluster: ClusterConfig, shape: dict[str, object], stage_dir: Path
+) -> list[str]:
+    """The #SBATCH flags: the stage's shape, the site's partition/account, the log, requeue on a signal."""
+    gpus = int(shape["gpus_per_node"])  # type: ignore[arg-type]
+    per_node = gpus if (cluster.launcher == "srun" and gpus > 0) else 1
+    sb = [f"--job-name=infir-{stage.name}", f"--nodes={shape['nodes']}", f"--ntasks-per-node={per_node}"]
     if gpus > 0:
         sb.append(f"--gpus-per-node={gpus}")
     sb.append(f"--cpus-per-task={shape['cpus_per_task']}")
@@ -100,61 +134,34 @@ def render(
     if cluster.requeue:
         sig = cluster.signal if cluster.signal.startswith("B:") else f"B:{cluster.signal}"
         sb += ["--requeue", f"--signal={sig}"]
-    sb += cluster.extra_sbatch
-    marker = stage.marker_path(run_dir)
-    lines = [
-        "#!/bin/bash",
-        f"# infir launch: stage {stage.name!r} on cluster profile {cluster.name!r}",
-        *[f"#SBATCH {flag}" for flag in sb],
-        "",
-        "set -euo pipefail",
-        *[f"export {k}={_q(v)}" for k, v in sorted(cluster.env.items())],
-        f"export INFIR_RUN_DIR={_q(job_run_dir or run_dir)} INFIR_STAGE={_q(stage.name)}",
-        "export PYTHONUNBUFFERED=1",
-        f"MARKER={_q(marker)}",
-        'if [ -f "$MARKER" ]; then echo "stage already done ($MARKER), nothing to do"; exit 0; fi',
-        'echo "job $SLURM_JOB_ID restart ${SLURM_RESTART_COUNT:-0} on $SLURM_JOB_NODELIST at $(date -Is)"',
-        'HEAD_NODE=$(scontrol show hostnames "$SLURM_JOB_NODELIST" | head -n 1)',
-        "export HEAD_NODE",
+    return sb + cluster.extra_sbatch
+
+
+def _requeue_lines(cluster: ClusterConfig) -> list[str]:
+    sig_name = cluster.signal.removeprefix("B:").split("@")[0]
+    return [
+        "# Preemption or time limit: requeue; the stage resumes from its latest checkpoint.",
+        "requeue() {",
+        '  echo "caught SIG' + sig_name + ': requeueing job $SLURM_JOB_ID"',
+        '  scontrol requeue "$SLURM_JOB_ID"',
+        "  exit 0",
+        "}",
+        f"trap requeue {sig_name}",
     ]
-    if cluster.requeue:
-        sig_name = cluster.signal.removeprefix("B:").split("@")[0]
-        lines += [
-            "# Preemption or time limit: requeue; the stage resumes from its latest checkpoint.",
-            "requeue() {",
-            '  echo "caught SIG' + sig_name + ': requeueing job $SLURM_JOB_ID"',
-            '  scontrol requeue "$SLURM_JOB_ID"',
-            "  exit 0",
-            "}",
-            f"trap requeue {sig_name}",
-        ]
-    image = image_for(cluster, stage.name)
-    if gpus > 0 and image:
-        # Preflight: a GPU job first checks that the image is the validated one (every import, TE included,
-        # at the versions of containers/bridge-pins.txt), so a wrong image fails in seconds with one line
-        check = " ".join([_q(a) for a in ["srun", "--nodes=1", "--ntasks=1", *pyxis_flags(cluster, image)]])
-        log = f"{stage_dir}/preflight_$SLURM_JOB_ID.log"
-        lines += [
-            "# Preflight: the container must hold the validated versions (containers/bridge-pins.txt)",
-            f'if ! {check} python containers/check_imports.py > "{log}" 2>&1; then',
-            f'  echo "preflight failed: {image} is not the validated container; see {log}" >&2',
-            "  exit 1",
-            "fi",
-        ]
-    if is_ray_stage(stage):
-        lines += bootstrap_lines(cluster, pyxis_flags(cluster, image))
-    cmd = " \\\n    ".join(
-        a if a.startswith("--") and "$" in a else _q(a) for a in _command(stage, cluster, shape)
-    )
-    lines += [
-        "# srun in the background + wait, so the trap runs as soon as the signal arrives",
-        f"{cmd} &",
-        "wait $!",
-        'mkdir -p "$(dirname "$MARKER")" && date -Is > "$MARKER"',
-        'echo "stage done at $(date -Is)"',
-        "",
+
+
+def _preflight_lines(cluster: ClusterConfig, image: str, stage_dir: Path) -> list[str]:
+    """A GPU job first checks that the image is the validated one (every import, TE included, at the
+    versions of containers/bridge-pins.txt), so a wrong image fails in seconds with one line."""
+    check = " ".join([_q(a) for a in ["srun", "--nodes=1", "--ntasks=1", *pyxis_flags(cluster, image)]])
+    log = f"{stage_dir}/preflight_$SLURM_JOB_ID.log"
+    return [
+        "# Preflight: the container must hold the validated versions (containers/bridge-pins.txt)",
+        f'if ! {check} python containers/check_imports.py > "{log}" 2>&1; then',
+        f'  echo "preflight failed: {image} is not the validated container; see {log}" >&2',
+        "  exit 1",
+        "fi",
     ]
-    return "\n".join(lines)
 
 
 def write_script(
