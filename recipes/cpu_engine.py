@@ -215,87 +215,35 @@ def train(cfg: TrainConfig, stop_after_step: int | None = None) -> TrainResult:
 
 
 def _train(cfg: TrainConfig, stop_after_step: int | None) -> TrainResult:
-    from transformers import AutoTokenizer
-
     t0 = time.time()
     run_dir = Path(cfg.checkpoint.dir)
-    tok_path = cfg.data.tokenizer or (cfg.init.path if cfg.init.kind == "hf" else None)
-    if not tok_path:
-        from infir.config import ConfigError
-
-        raise ConfigError("data.tokenizer", "the CPU engine needs a local tokenizer folder")
-    if not Path(tok_path).is_dir():
-        from infir.config import ConfigError
-
-        raise ConfigError("data.tokenizer", f"{tok_path}: not a local tokenizer folder")
-    tokenizer = AutoTokenizer.from_pretrained(tok_path)
+    tokenizer = _tokenizer(cfg)
     stream, total = make_stream(cfg, tokenizer)
     model = build_model(cfg, tokenizer)
     # written once the inputs have loaded: a run that fails on them leaves no folder behind
     run_dir.mkdir(parents=True, exist_ok=True)
     (run_dir / "config.yaml").write_text(dump_yaml(cfg))
     print_ = fingerprint(cfg, total)
-    decay = [p for n, p in model.named_parameters() if p.ndim >= 2]
-    no_decay = [p for n, p in model.named_parameters() if p.ndim < 2]
-    o = cfg.optim
-    optimizer = torch.optim.AdamW(
-        [{"params": decay, "weight_decay": o.weight_decay}, {"params": no_decay, "weight_decay": 0.0}],
-        lr=o.lr,
-        betas=(o.adam_beta1, o.adam_beta2),
-        eps=o.adam_eps,
-    )
-    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lr_factor(cfg, total))
-    step, samples = 0, 0
-    if cfg.init.kind == "checkpoint":  # continue the earlier run's Adam moments; LR and step count are ours
-        moments = torch.load(init_checkpoint(cfg) / "trainer_state.pt", weights_only=False)["optimizer"]
-        optimizer.load_state_dict(moments)  # restores the groups' hyper-parameters too: ours win below
-        for group, decay in zip(optimizer.param_groups, (o.weight_decay, 0.0)):
-            group.update(lr=o.lr, initial_lr=o.lr, betas=(o.adam_beta1, o.adam_beta2), eps=o.adam_eps,
-                         weight_decay=decay)  # fmt: skip
-        scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lr_factor(cfg, total))
-    ckpts = _checkpoints(run_dir) if cfg.checkpoint.resume else []
+    optimizer, scheduler = _optimizer(cfg, model, total)
+    step, samples = _resume(cfg, model, optimizer, scheduler, print_)
     metrics_path = run_dir / "metrics.jsonl"
-    if ckpts:
-        latest, state = _load_latest(ckpts, model, print_)
-        optimizer.load_state_dict(state["optimizer"])
-        scheduler.load_state_dict(state["scheduler"])
-        torch.set_rng_state(state["rng"])
-        step, samples = state["step"], state["samples_consumed"]
-        print(f"resuming from {latest} (step {step}, {samples} samples consumed)")
-    # Keep only the metrics of steps the checkpoint covers: the replayed steps are written again.
-    old = metrics_path.read_text().splitlines() if metrics_path.exists() and step else []
-    metrics_path.write_text("".join(ln + "\n" for ln in old if json.loads(ln)["step"] <= step))
     result = TrainResult(run_dir, run_dir / "export", total, 0, resumed_from=step)
-    gbs, mbs = cfg.train.global_batch_size, cfg.train.micro_batch_size
+    gbs, seq = cfg.train.global_batch_size, cfg.train.seq_length
     model.train()
     start_step, tick = step, time.time()
     while step < total:
-        optimizer.zero_grad(set_to_none=True)
-        micro = [
-            stream.batch(list(range(i, min(i + mbs, samples + gbs))))
-            for i in range(samples, samples + gbs, mbs)
-        ]
-        n_tokens = sum(int((b["labels"] != -100).sum()) for b in micro)
-        total_loss = 0.0
-        for b in micro:
-            loss_sum, _ = micro_loss_sum(model, b)
-            (loss_sum / max(n_tokens, 1)).backward()
-            total_loss += loss_sum.item()
-        if o.clip_grad > 0:
-            torch.nn.utils.clip_grad_norm_(model.parameters(), o.clip_grad)
         lr = optimizer.param_groups[0]["lr"]
-        optimizer.step()
+        loss = _optimizer_step(cfg, model, optimizer, stream, samples)
         scheduler.step()
         step, samples = step + 1, samples + gbs
-        loss = total_loss / max(n_tokens, 1)
         result.losses.append(loss)
-        result.tokens += gbs * cfg.train.seq_length
+        result.tokens += gbs * seq
         with metrics_path.open("a") as fh:
-            fh.write(json.dumps({"step": step, "loss": loss, "lr": lr, "tokens": step * gbs * cfg.train.seq_length,
+            fh.write(json.dumps({"step": step, "loss": loss, "lr": lr, "tokens": step * gbs * seq,
                                  "samples": [samples - gbs, samples]}) + "\n")  # fmt: skip
         if step % cfg.train.log_interval == 0 or step == total:
-            rate = (step - start_step) * gbs * cfg.train.seq_length / max(time.time() - tick, 1e-9)
-            eta = (total - step) * gbs * cfg.train.seq_length / max(rate, 1e-9)
+            rate = (step - start_step) * gbs * seq / max(time.time() - tick, 1e-9)
+            eta = (total - step) * gbs * seq / max(rate, 1e-9)
             print(
                 f"[{cfg.name}] step {step}/{total} loss {loss:.4f} lr {lr:.3e} {rate:,.0f} tok/s eta {eta:.0f}s"
             )
@@ -314,17 +262,96 @@ def _train(cfg: TrainConfig, stop_after_step: int | None) -> TrainResult:
         if stop_after_step is not None and step >= stop_after_step and step < total:
             result.seconds = time.time() - t0
             return result
-    # written aside and renamed: a reader (the next stage, eval) never sees half an export
-    staging = result.export_dir.with_name(result.export_dir.name + ".tmp")
-    shutil.rmtree(staging, ignore_errors=True)
-    model.save_pretrained(staging)
-    tokenizer.save_pretrained(staging)
-    shutil.rmtree(result.export_dir, ignore_errors=True)
-    staging.rename(result.export_dir)
+    _export(model, tokenizer, result.export_dir)
     result.seconds = time.time() - t0
     first = result.losses[0] if result.losses else float("nan")
     last = result.losses[-1] if result.losses else float("nan")
-    print(
-        f"[{cfg.name}] done: {step} steps, loss {first:.4f} -> {last:.4f}, {result.seconds:.1f}s, export {result.export_dir}"
-    )
+    print(f"[{cfg.name}] done: {step} steps, loss {first:.4f} -> {last:.4f}, {result.seconds:.1f}s, "
+          f"export {result.export_dir}")  # fmt: skip
     return result
+
+
+def _resume(
+    cfg: TrainConfig, model: torch.nn.Module, optimizer: Any, scheduler: Any, print_: Any
+) -> tuple[int, int]:
+    """(step, samples consumed) of the newest readable checkpoint of this run, its model, optimizer,
+    scheduler and RNG restored; (0, 0) for a fresh run. metrics.jsonl keeps only the steps the checkpoint
+    covers: the replayed ones are written again."""
+    run_dir = Path(cfg.checkpoint.dir)
+    step, samples = 0, 0
+    ckpts = _checkpoints(run_dir) if cfg.checkpoint.resume else []
+    if ckpts:
+        latest, state = _load_latest(ckpts, model, print_)
+        optimizer.load_state_dict(state["optimizer"])
+        scheduler.load_state_dict(state["scheduler"])
+        torch.set_rng_state(state["rng"])
+        step, samples = state["step"], state["samples_consumed"]
+        print(f"resuming from {latest} (step {step}, {samples} samples consumed)")
+    metrics_path = run_dir / "metrics.jsonl"
+    old = metrics_path.read_text().splitlines() if metrics_path.exists() and step else []
+    metrics_path.write_text("".join(ln + "\n" for ln in old if json.loads(ln)["step"] <= step))
+    return step, samples
+
+
+def _tokenizer(cfg: TrainConfig) -> Any:
+    from transformers import AutoTokenizer
+
+    from infir.config import ConfigError
+
+    tok_path = cfg.data.tokenizer or (cfg.init.path if cfg.init.kind == "hf" else None)
+    if not tok_path:
+        raise ConfigError("data.tokenizer", "the CPU engine needs a local tokenizer folder")
+    if not Path(tok_path).is_dir():
+        raise ConfigError("data.tokenizer", f"{tok_path}: not a local tokenizer folder")
+    return AutoTokenizer.from_pretrained(tok_path)
+
+
+def _optimizer(cfg: TrainConfig, model: torch.nn.Module, total: int) -> tuple[Any, Any]:
+    """AdamW (no decay on norms and biases) and the recipe's LR schedule; `init.kind=checkpoint` continues
+    the earlier run's Adam moments, with this run's hyper-parameters, LR and step count."""
+    o = cfg.optim
+    decay = [p for _, p in model.named_parameters() if p.ndim >= 2]
+    no_decay = [p for _, p in model.named_parameters() if p.ndim < 2]
+    optimizer = torch.optim.AdamW(
+        [{"params": decay, "weight_decay": o.weight_decay}, {"params": no_decay, "weight_decay": 0.0}],
+        lr=o.lr, betas=(o.adam_beta1, o.adam_beta2), eps=o.adam_eps,
+    )  # fmt: skip
+    if cfg.init.kind == "checkpoint":
+        moments = torch.load(init_checkpoint(cfg) / "trainer_state.pt", weights_only=False)["optimizer"]
+        optimizer.load_state_dict(moments)  # restores the groups' hyper-parameters too: ours win below
+        for group, wd in zip(optimizer.param_groups, (o.weight_decay, 0.0)):
+            group.update(lr=o.lr, initial_lr=o.lr, betas=(o.adam_beta1, o.adam_beta2), eps=o.adam_eps,
+                         weight_decay=wd)  # fmt: skip
+    return optimizer, torch.optim.lr_scheduler.LambdaLR(optimizer, lr_factor(cfg, total))
+
+
+def _optimizer_step(
+    cfg: TrainConfig, model: torch.nn.Module, optimizer: Any, stream: Any, samples: int
+) -> float:
+    """One global batch (samples [samples, samples + global batch)) in micro batches: the loss is summed
+    over tokens and divided once by the batch's label tokens, so accumulation equals one big batch."""
+    gbs, mbs = cfg.train.global_batch_size, cfg.train.micro_batch_size
+    optimizer.zero_grad(set_to_none=True)
+    micro = [
+        stream.batch(list(range(i, min(i + mbs, samples + gbs)))) for i in range(samples, samples + gbs, mbs)
+    ]
+    n_tokens = sum(int((b["labels"] != -100).sum()) for b in micro)
+    total_loss = 0.0
+    for b in micro:
+        loss_sum, _ = micro_loss_sum(model, b)
+        (loss_sum / max(n_tokens, 1)).backward()
+        total_loss += loss_sum.item()
+    if cfg.optim.clip_grad > 0:
+        torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.optim.clip_grad)
+    optimizer.step()
+    return total_loss / max(n_tokens, 1)
+
+
+def _export(model: torch.nn.Module, tokenizer: Any, export_dir: Path) -> None:
+    """HF export, written aside and renamed: a reader (the next stage, eval) never sees half an export."""
+    staging = export_dir.with_name(export_dir.name + ".tmp")
+    shutil.rmtree(staging, ignore_errors=True)
+    model.save_pretrained(staging)
+    tokenizer.save_pretrained(staging)
+    shutil.rmtree(export_dir, ignore_errors=True)
+    staging.rename(export_dir)
