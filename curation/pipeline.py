@@ -253,34 +253,8 @@ def run_pipeline(
     try:
         for phase in phases:
             todo = [s for s in shards if not layout.marker(phase.index, s.name).is_file()]
-            if not todo:
-                continue
-            g = phase.global_step
-            if g is not None:  # sees every shard the previous phase kept, once; its own work resumes too
-                label, step = g
-                opens = {
-                    s.name: (lambda p=layout.kept(phase.index - 1, s.name): read_jsonl(p)) for s in shards
-                }
-                from infir.curation.executors.fanout import FanOut
-
-                if cfg.executor == "ray":  # the fit's shard and partition tasks go to the Ray cluster too
-                    runner._ensure_ray()
-                    step.fanout = FanOut(ray=True)
-                else:
-                    step.fanout = FanOut(workers=cfg.workers)
-                step.source_order = list(dict.fromkeys(s.label for s in shards if s.label)) or None
-                step.fit(opens, layout.state / "global" / label)
-            if cfg.executor == "ray":  # workers own the shards; the driver sees counters only
-                runner.run_shards(layout, phase, todo, quiet)
-                continue
-            if cfg.workers > 1 and len(todo) > 1:
-                from infir.curation.executors import pool
-
-                pool.run_phase(layout, phase, cfg, todo, cfg.workers, quiet)
-                continue
-            inputs_ = [(s.name, _records(layout, phase.index, s, cfg)) for s in todo]
-            for res in runner.run_phase(phase.steps, inputs_, first=phase.index == 0):
-                _finish_shard(layout, phase, res)
+            if todo:
+                _run_phase(cfg, runner, layout, phase, shards, todo, quiet)
     finally:
         runner.close()
     report = collect_report(cfg.name, layout, phases, shards)
@@ -289,6 +263,35 @@ def run_pipeline(
     if not quiet:
         report.print_table()
     return report
+
+
+def _run_phase(cfg: PipelineConfig, runner: Any, layout: Layout, phase: Phase, shards: list[Shard],
+               todo: list[Shard], quiet: bool) -> None:  # fmt: skip
+    """One phase over its pending shards: the global step's fit first (it sees every shard the previous
+    phase kept, once, and resumes its own work), then the per-shard steps on the chosen executor."""
+    g = phase.global_step
+    if g is not None:
+        from infir.curation.executors.fanout import FanOut
+
+        label, step = g
+        opens = {s.name: (lambda p=layout.kept(phase.index - 1, s.name): read_jsonl(p)) for s in shards}
+        if cfg.executor == "ray":  # the fit's shard and partition tasks go to the Ray cluster too
+            runner._ensure_ray()
+            step.fanout = FanOut(ray=True)
+        else:
+            step.fanout = FanOut(workers=cfg.workers)
+        step.source_order = list(dict.fromkeys(s.label for s in shards if s.label)) or None
+        step.fit(opens, layout.state / "global" / label)
+    if cfg.executor == "ray":  # workers own the shards; the driver sees counters only
+        runner.run_shards(layout, phase, todo, quiet)
+    elif cfg.workers > 1 and len(todo) > 1:
+        from infir.curation.executors import pool
+
+        pool.run_phase(layout, phase, cfg, todo, cfg.workers, quiet)
+    else:
+        inputs = [(s.name, _records(layout, phase.index, s, cfg)) for s in todo]
+        for res in runner.run_phase(phase.steps, inputs, first=phase.index == 0):
+            _finish_shard(layout, phase, res)
 
 
 def collect_report(name: str, layout: Layout, phases: list[Phase], shards: list[Shard]) -> FunnelReport:

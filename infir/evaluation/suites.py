@@ -6,7 +6,7 @@ import importlib
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 from infir.config import ConfigError, fail, load_yaml, resolve
 from infir.paths import CONF_DIR as CONF
@@ -119,7 +119,7 @@ def load_suite(name_or_path: str, overrides: list[str] = ()) -> SuiteConfig:
 
 def run_suite(cfg: SuiteConfig, model_path: str | Path, out_dir: str | Path | None = None) -> dict:
     """Run one suite on a local HF checkpoint; writes <out_dir>/<name>.json/.md when out_dir is given."""
-    from infir.evaluation import choice, codeexec, harness, nll, report
+    from infir.evaluation import report
 
     t0 = time.perf_counter()
     data = cfg.data_path()
@@ -130,6 +130,17 @@ def run_suite(cfg: SuiteConfig, model_path: str | Path, out_dir: str | Path | No
 
         if not isinstance(model_path, LoadedLM):
             check_checkpoint(model_path)
+    result = _evaluate(cfg, model_path, data, out_dir)
+    result["seconds"] = round(time.perf_counter() - t0, 2)
+    if out_dir is not None:
+        report.write_results(out_dir, cfg.name, str(model_path), result)
+    return result
+
+
+def _evaluate(cfg: SuiteConfig, model_path: Any, data: Path | None, out_dir: str | Path | None) -> dict:
+    """The suite's kind, dispatched to its evaluator (each imported only when used)."""
+    from infir.evaluation import choice, codeexec, harness, nll
+
     if cfg.kind == "web_nll":
         result = nll.web_nll(model_path, data, cfg.limit, cfg.seq_len, cfg.batch_size, cfg.text_field)
     elif cfg.kind == "choice":
@@ -175,7 +186,4 @@ def run_suite(cfg: SuiteConfig, model_path: str | Path, out_dir: str | Path | No
     else:  # the VLM suites live with the VLM recipes; imported only when used
         mod = importlib.import_module(f"infir.recipes.vlm.{cfg.kind}")
         result = mod.run_suite(cfg, model_path, out_dir)
-    result["seconds"] = round(time.perf_counter() - t0, 2)
-    if out_dir is not None:
-        report.write_results(out_dir, cfg.name, str(model_path), result)
     return result
