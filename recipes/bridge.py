@@ -156,6 +156,7 @@ def _train_iters(cfg: TrainConfig, sft: dict[str, Any] | None) -> int:
     return iters
 
 
+# long: one ConfigContainer with every Bridge field mapped in one place, so the mapping reads as a table
 def build_container(cfg: TrainConfig) -> Any:
     """The real ConfigContainer (needs megatron.bridge). SFT stages its data first (rank 0 only)."""
     from megatron.bridge.training import config as bc

@@ -64,6 +64,7 @@ def _check_bounds(value: Any, meta: typing.Mapping[str, Any], path: str) -> None
         fail(path, f"must be one of {list(meta['choices'])}, got {value!r}")
 
 
+# long: one dispatch over every supported annotation (Literal, Optional, unions, containers, dataclasses)
 def _convert(tp: Any, value: Any, path: str) -> Any:
     origin = get_origin(tp)
     if tp is Any:

@@ -215,18 +215,7 @@ def run_tokenize(cfg: TokenizeConfig, log: Callable[[str], None] | None = None) 
 
     files = resolve_inputs(cfg.inputs)
     chunks = plan_chunks(files, int(cfg.chunk_mb * 2**20))
-    parts = out / ".parts" / source
-    plan = {
-        "files": [[str(f), f.stat().st_size, f.stat().st_mtime_ns] for f in files],  # a changed shard replans
-        "chunks": len(chunks),
-        "tokenizer": info.path,
-    }
-    plan.update(append_eos=cfg.append_eos, add_bos=cfg.add_bos, text_field=cfg.text_field)
-    plan_file = parts / "plan.json"
-    if cfg.overwrite or not plan_file.is_file() or json.loads(plan_file.read_text()) != plan:
-        shutil.rmtree(parts, ignore_errors=True)  # a different plan: old partials are not reusable
-    parts.mkdir(parents=True, exist_ok=True)
-    plan_file.write_text(json.dumps(plan))
+    parts = _parts_dir(out / ".parts" / source, files, chunks, info, cfg)
     part_prefixes = [str(parts / f"part-{c.index:06d}") for c in chunks]
     todo = [(c, p, info, cfg) for c, p in zip(chunks, part_prefixes) if not Path(p + ".json").is_file()]
 
@@ -264,6 +253,23 @@ def run_tokenize(cfg: TokenizeConfig, log: Callable[[str], None] | None = None) 
     if not any(parts.parent.iterdir()):
         parts.parent.rmdir()
     return {**entry, "source": source, "skipped": False}
+
+
+def _parts_dir(parts: Path, files: list[Path], chunks: list[Any], info: Any, cfg: TokenizeConfig) -> Path:
+    """The folder of per-chunk partial outputs, kept across an interrupted run only while the plan (input
+    files with sizes and mtimes, chunking, tokenizer, options) is the same: a changed shard replans."""
+    plan = {
+        "files": [[str(f), f.stat().st_size, f.stat().st_mtime_ns] for f in files],
+        "chunks": len(chunks),
+        "tokenizer": info.path,
+    }
+    plan.update(append_eos=cfg.append_eos, add_bos=cfg.add_bos, text_field=cfg.text_field)
+    plan_file = parts / "plan.json"
+    if cfg.overwrite or not plan_file.is_file() or json.loads(plan_file.read_text()) != plan:
+        shutil.rmtree(parts, ignore_errors=True)  # a different plan: old partials are not reusable
+    parts.mkdir(parents=True, exist_ok=True)
+    plan_file.write_text(json.dumps(plan))
+    return parts
 
 
 def _check(stats: dict[str, Any]) -> dict[str, Any]:

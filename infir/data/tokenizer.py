@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 from collections.abc import Iterable
 from pathlib import Path
+from typing import Any
 
 #: Llama 3's pre-tokenizer split (tokenizer.json of Meta-Llama-3/3.2): contractions, letter runs, numbers in
 #: groups of up to three digits, punctuation runs, newlines, spaces.
@@ -48,7 +49,6 @@ def train_bpe(texts: Iterable[str], vocab_size: int, out_dir: Path, min_frequenc
     loads with `transformers.AutoTokenizer.from_pretrained(out_dir)` offline. Returns `out_dir`.
     """
     from tokenizers import Regex, Tokenizer, decoders, models, pre_tokenizers, processors, trainers
-    from transformers import PreTrainedTokenizerFast
 
     n_bytes = len(pre_tokenizers.ByteLevel.alphabet())
     if vocab_size < n_bytes + len(SPECIAL_TOKENS):
@@ -84,6 +84,14 @@ def train_bpe(texts: Iterable[str], vocab_size: int, out_dir: Path, min_frequenc
             ),
         ]
     )
+    return _save_hf(tok, Path(out_dir))
+
+
+def _save_hf(tok: Any, out_dir: Path) -> Path:
+    """Save a trained `tokenizers.Tokenizer` as a Hugging Face folder with Llama 3's special tokens and chat
+    template, loadable by transformers 4.x (NVIDIA's container) and 5.x alike."""
+    from transformers import PreTrainedTokenizerFast
+
     hf = PreTrainedTokenizerFast(
         tokenizer_object=tok,
         bos_token=BOS_TOKEN,
@@ -94,7 +102,6 @@ def train_bpe(texts: Iterable[str], vocab_size: int, out_dir: Path, min_frequenc
         model_max_length=131072,  # Llama 3.2's context length
     )
     hf.chat_template = LLAMA3_CHAT_TEMPLATE
-    out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     hf.save_pretrained(str(out_dir))
     # transformers 5 writes its own class name; the generic name also loads in transformers 4.x (the NVIDIA

@@ -11,7 +11,7 @@ import json
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Protocol
+from typing import Any, Protocol
 
 import numpy as np
 
@@ -139,20 +139,59 @@ def clean_file(
     src: str | Path, out: str | Path, embedder: Embedder, threshold: float = 0.5, batch_size: int = 64,
     force: bool = False,
 ) -> CleanResult:  # fmt: skip
-    from PIL import Image
-
     src, out = Path(src), Path(out)
     if not src.is_file():
         raise ConfigError("input", f"pairs file not found: {src}")
     out.mkdir(parents=True, exist_ok=True)
     res, t0 = CleanResult(), time.perf_counter()
-    rejects, kept = [], []
+    rejects: list[dict] = []
 
     def reject(row, reason, where, sim=None):
         res.rejected[reason] = res.rejected.get(reason, 0) + 1
         rejects.append({"row": row, "reason": reason, "where": where, "similarity": sim})
 
-    good = []  # (row, where, image)
+    good = _readable_pairs(src, res, reject)
+    kept = []
+    for i in range(0, len(good), batch_size):
+        chunk = good[i : i + batch_size]
+        sims = cosine(
+            embedder.embed_images([c[2] for c in chunk]),
+            embedder.embed_texts([pair_text(c[0]) for c in chunk]),
+        )
+        for (row, where, _), s in zip(chunk, sims.tolist()):
+            res.similarities.append(s)
+            if s < threshold:
+                reject(row, "low_similarity", where, round(s, 4))
+            else:
+                kept.append(row)
+        print(f"[clean] {min(i + batch_size, len(good))}/{len(good)} pairs embedded "
+              f"({(i + len(chunk)) / (time.perf_counter() - t0):.0f} pairs/s)", flush=True)  # fmt: skip
+    low = res.rejected.get("low_similarity", 0)
+    if res.similarities and low > MAX_DROP_WITHOUT_FORCE * len(res.similarities) and not force:
+        raise ConfigError(
+            "threshold",
+            f"{threshold} drops {low} of {len(res.similarities)} pairs ({low / len(res.similarities):.0%}): it was "
+            "calibrated for another embedder; set it with `infir vlm calibrate` (5th percentile of matched "
+            "pairs), or pass --force to keep it",
+        )
+    res.kept = len(kept)
+    (out / "kept.jsonl").write_text("".join(json.dumps(r) + "\n" for r in kept))
+    (out / "rejects.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rejects))
+    plot_histogram(res.similarities, threshold, out / "similarity_hist.png")
+    res.seconds = time.perf_counter() - t0
+    summary = {"total": res.total, "kept": res.kept, "rejected": res.rejected, "threshold": threshold,
+               "seconds": round(res.seconds, 2)}  # fmt: skip
+    (out / "summary.json").write_text(json.dumps(summary, indent=1))
+    return res
+
+
+def _readable_pairs(src: Path, res: CleanResult, reject: Any) -> list[tuple[dict, str, Any]]:
+    """(row, file:line, RGB image) for every pair that parses, has text and an image that opens; the
+    others go to `reject` with their reason (malformed_json, missing_image_field, empty_text,
+    unreadable_image)."""
+    from PIL import Image
+
+    good = []
     for n, line in enumerate(src.read_text().splitlines(), 1):
         if not line.strip():
             continue
@@ -174,45 +213,7 @@ def clean_file(
                 good.append((row, where, im.convert("RGB")))
         except OSError:
             reject(row, "unreadable_image", where)
-    for i in range(0, len(good), batch_size):
-        chunk = good[i : i + batch_size]
-        sims = cosine(
-            embedder.embed_images([c[2] for c in chunk]),
-            embedder.embed_texts([pair_text(c[0]) for c in chunk]),
-        )
-        for (row, where, _), s in zip(chunk, sims.tolist()):
-            res.similarities.append(s)
-            if s < threshold:
-                reject(row, "low_similarity", where, round(s, 4))
-            else:
-                kept.append(row)
-        print(
-            f"[clean] {min(i + batch_size, len(good))}/{len(good)} pairs embedded "
-            f"({(i + len(chunk)) / (time.perf_counter() - t0):.0f} pairs/s)",
-            flush=True,
-        )
-    low = res.rejected.get("low_similarity", 0)
-    if res.similarities and low > MAX_DROP_WITHOUT_FORCE * len(res.similarities) and not force:
-        raise ConfigError(
-            "threshold",
-            f"{threshold} drops {low} of {len(res.similarities)} pairs ({low / len(res.similarities):.0%}): it was "
-            "calibrated for another embedder; set it with `infir vlm calibrate` (5th percentile of matched "
-            "pairs), or pass --force to keep it",
-        )
-    res.kept = len(kept)
-    (out / "kept.jsonl").write_text("".join(json.dumps(r) + "\n" for r in kept))
-    (out / "rejects.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rejects))
-    plot_histogram(res.similarities, threshold, out / "similarity_hist.png")
-    res.seconds = time.perf_counter() - t0
-    summary = {
-        "total": res.total,
-        "kept": res.kept,
-        "rejected": res.rejected,
-        "threshold": threshold,
-        "seconds": round(res.seconds, 2),
-    }
-    (out / "summary.json").write_text(json.dumps(summary, indent=1))
-    return res
+    return good
 
 
 def calibrate(src: str | Path, out: str | Path, embedder: Embedder, percentile: float = 5.0,
