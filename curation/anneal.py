@@ -62,9 +62,6 @@ class OneSolutionPerProblem(Step):
         prefer_shortest: bool = True
         language_field: str = "solution_language"
 
-    def __init__(self, config: Config | None = None):
-        self.config = config or self.Config()
-
     def filter(self, doc: Doc) -> str | None:
         statement = next((doc[f] for f in self.config.statement_fields if isinstance(doc.get(f), str)), "")
         if not statement.strip():

@@ -92,6 +92,11 @@ class Step:
     #: every drop reason this step can return; the runner rejects a reason not listed here
     reasons: ClassVar[tuple[str, ...]] = ()
 
+    def __init__(self, config: Any = None) -> None:
+        """`config`: an instance of the step's nested `Config` dataclass (the registry builds it from YAML);
+        None takes the defaults."""
+        self.config = config if config is not None else self.Config()  # type: ignore[attr-defined]
+
     def setup(self) -> None:
         """Load models/indexes. Called once per worker process before the first batch (not in __init__,
         so steps stay cheap to construct and to pickle to Ray workers)."""

@@ -143,8 +143,8 @@ class MinHashDedup(RemovalListStep):
         num_partitions: int = field(default=16, metadata={"ge": 1, "le": 4096})
         survivor_field: str = "_near_duplicate_of"
 
-    def __init__(self, config: Config | None = None):
-        self.config = config or self.Config()
+    def __init__(self, config: Config | None = None) -> None:
+        super().__init__(config)
         self._workdir: Path | None = None
         self._removed: dict[str, str] | None = None
         self.summary: dict[str, int] = {}

@@ -51,9 +51,6 @@ class CodeLanguage(Step):
             default_factory=lambda: ["python", "javascript", "java", "c", "cpp"]
         )
 
-    def __init__(self, cfg: Config | None = None) -> None:
-        self.config = cfg or self.Config()
-
     def filter(self, doc: Doc) -> str | None:
         lang = language_of(doc)
         if lang not in self.config.languages:
@@ -80,9 +77,6 @@ class CodeRules(Step):
         max_digit_fraction: float = field(default=0.5, metadata={"ge": 0, "le": 1})
         max_lines: int = field(default=100000, metadata={"ge": 1})
         autogen_header_lines: int = field(default=5, metadata={"ge": 0})
-
-    def __init__(self, cfg: Config | None = None) -> None:
-        self.config = cfg or self.Config()
 
     def filter(self, doc: Doc) -> str | None:
         c, text = self.config, _text(doc, self.name)
@@ -118,8 +112,8 @@ class CodeSyntax(Step):
         #: tree-sitter error nodes tolerated per file (macros and dialects can confuse the C/C++ grammars)
         max_error_nodes: int = field(default=0, metadata={"ge": 0})
 
-    def __init__(self, cfg: Config | None = None) -> None:
-        self.config = cfg or self.Config()
+    def __init__(self, config: Config | None = None) -> None:
+        super().__init__(config)
         self._parsers: dict[str, object] = {}
 
     def _parser(self, lang: str):

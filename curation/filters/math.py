@@ -18,9 +18,6 @@ class MathColonEnding(Step):
     class Config:
         colons: str = ":："
 
-    def __init__(self, cfg: Config | None = None) -> None:
-        self.config = cfg or self.Config()
-
     def filter(self, doc: Doc) -> str | None:
         text = doc_text(doc, "math_colon_ending")
         return "ends_with_colon" if text.rstrip().endswith(tuple(self.config.colons)) else None

@@ -43,8 +43,8 @@ class PythonRepoSelection(GlobalStep):
         min_python_share: float = field(default=0.5, metadata={"ge": 0, "le": 1})
         measure: Literal["files", "bytes"] = "files"
 
-    def __init__(self, cfg: Config | None = None) -> None:
-        self.config = cfg or self.Config()
+    def __init__(self, config: Config | None = None) -> None:
+        super().__init__(config)
         self._selected: np.ndarray | None = None
         self._workdir: Path | None = None
 

@@ -71,9 +71,6 @@ class GopherRepetition(Step):
                     if n < 1 or not 0 <= frac <= 1:
                         fail(f"{name}.{n}", f"needs n >= 1 and 0 <= fraction <= 1, got {n}: {frac!r}")
 
-    def __init__(self, cfg: Config | None = None) -> None:
-        self.config = cfg or self.Config()
-
     def filter(self, doc: Doc) -> str | None:
         return self.check(_stats(doc))
 
@@ -131,8 +128,8 @@ class GopherQuality(Step):
         min_stop_words: int = field(default=2, metadata=NON_NEG)
         stop_words: list[str] = field(default_factory=lambda: list(STOP_WORDS))
 
-    def __init__(self, cfg: Config | None = None) -> None:
-        self.config = cfg or self.Config()
+    def __init__(self, config: Config | None = None) -> None:
+        super().__init__(config)
         self._stop = frozenset(self.config.stop_words)
 
     def filter(self, doc: Doc) -> str | None:
@@ -199,9 +196,6 @@ class C4Quality(Step):
         #: replace `text` by the kept lines, as datatrove does (later filters see the cleaned text)
         rewrite_text: bool = True
 
-    def __init__(self, cfg: Config | None = None) -> None:
-        self.config = cfg or self.Config()
-
     def filter(self, doc: Doc) -> str | None:
         reason, text = self.check(_stats(doc).text)
         if reason is None and self.config.rewrite_text:
@@ -255,9 +249,6 @@ class FineWebQuality(Step):
         #: newlines per word: a list page can have more than one, so no upper bound
         new_line_ratio: float = field(default=0.3, metadata=NON_NEG)
 
-    def __init__(self, cfg: Config | None = None) -> None:
-        self.config = cfg or self.Config()
-
     def filter(self, doc: Doc) -> str | None:
         return self.check(_stats(doc))
 
@@ -294,8 +285,8 @@ class FineWebFilters(Step):
         c4_quality: C4Quality.Config = field(default_factory=C4Quality.Config)
         fineweb_quality: FineWebQuality.Config = field(default_factory=FineWebQuality.Config)
 
-    def __init__(self, cfg: Config | None = None) -> None:
-        self.config = cfg or self.Config()
+    def __init__(self, config: Config | None = None) -> None:
+        super().__init__(config)
         self.rep = GopherRepetition(self.config.gopher_repetition)
         self.quality = GopherQuality(self.config.gopher_quality)
         self.c4 = C4Quality(self.config.c4_quality)
