@@ -5,8 +5,17 @@ from __future__ import annotations
 from pathlib import Path
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
-CONF_DIR = REPO_ROOT / "conf"
-DATA_DIR = REPO_ROOT / "data"
+
+
+def _shipped(folder: str, packaged: str, marker: str) -> Path:
+    """A clone or an editable install reads conf/ and data/ in place; a wheel install carries them as
+    package data (infir/conf, infir/shipped: pyproject.toml), next to this file."""
+    in_tree = REPO_ROOT / folder
+    return in_tree if (in_tree / marker).is_dir() else Path(__file__).resolve().parent / packaged
+
+
+CONF_DIR = _shipped("conf", "conf", "cluster")
+DATA_DIR = _shipped("data", "shipped", "demo")
 
 
 def did_you_mean(name: str, known: list[str]) -> str:

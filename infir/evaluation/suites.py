@@ -10,6 +10,7 @@ from typing import Any, Literal
 
 from infir.config import ConfigError, fail, load_yaml, resolve
 from infir.paths import CONF_DIR as CONF
+from infir.paths import DATA_DIR
 from infir.paths import REPO_ROOT as REPO
 
 CONF_DIR = CONF / "eval"
@@ -97,7 +98,10 @@ class SuiteConfig:
                 fail(key, f"pkg:lm-eval:<name> takes one of {sorted(shipped.SOURCES)}, got {bench!r}")
             return shipped.export(Path(tempfile.gettempdir()) / "infir-shipped", [bench])[bench]
         p = Path(value)
-        return p if p.is_absolute() or p.exists() else REPO / p
+        if p.is_absolute() or p.exists():
+            return p
+        # a path the suite files write relative to the repository: data/... is wherever data/ was installed
+        return DATA_DIR.joinpath(*p.parts[1:]) if p.parts[:1] == ("data",) else REPO / p
 
 
 def suite_names() -> list[str]:
