@@ -17,10 +17,11 @@ from pathlib import Path
 
 import typer
 
+from infir.cli_app import typer_app
 from infir.config import ConfigError, dump_yaml, resolve
 from infir.paths import CONF_DIR
 
-app = typer.Typer(add_completion=False)
+app = typer_app()
 
 #: the 282 real MMLU items lm-eval's wheel ships (57 subjects, 4-5 each, 281 with the four choices the
 #: A-D template scores); shots come from the same file without the item itself, so at most 2 (the fewest

@@ -17,10 +17,11 @@ from typing import Literal
 
 import typer
 
+from infir.cli_app import typer_app
 from infir.config import dump_yaml, resolve
 from infir.paths import CONF_DIR, DATA_DIR
 
-app = typer.Typer(add_completion=False)
+app = typer_app()
 
 
 @dataclass

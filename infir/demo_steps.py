@@ -11,7 +11,9 @@ from pathlib import Path
 
 import typer
 
-app = typer.Typer(add_completion=False, help=__doc__)
+from infir.cli_app import typer_app
+
+app = typer_app(help=__doc__)
 
 
 def iter_texts(inputs: list[Path]) -> Iterator[str]:

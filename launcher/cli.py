@@ -15,11 +15,12 @@ from pathlib import Path
 
 import typer
 
+from infir.cli_app import typer_app
 from infir.config import ConfigError, dump_yaml
 from infir.launcher.chain import Chain, load_pipeline
 from infir.launcher.cluster import load_cluster
 
-app = typer.Typer(help=__doc__, add_completion=False, no_args_is_help=True)
+app = typer_app(help=__doc__, no_args_is_help=True)
 
 
 def _pipeline_path(name: str) -> Path | None:

@@ -6,7 +6,9 @@ from pathlib import Path
 
 import typer
 
-app = typer.Typer(add_completion=False, help="Train a recipe on the CPU engine or Megatron-Bridge.")
+from infir.cli_app import typer_app
+
+app = typer_app(help="Train a recipe on the CPU engine or Megatron-Bridge.")
 
 
 def _usage(message: str) -> None:

@@ -51,3 +51,18 @@ def test_llm_and_vlm_recipes_name_shared_settings_alike():
     assert {"global_batch_size", "micro_batch_size"} <= set(vlm) and "clip_grad" in vlm["optim"]
     assert not keys(llm, set()) & {"global_batch", "micro_batch", "grad_clip"}
     assert not keys(vlm, set()) & {"global_batch", "micro_batch", "grad_clip"}
+
+
+def test_every_command_help_looks_the_same():
+    """Typer- and click-built commands print the same plain help, answer -h, offer no completion."""
+    import subprocess
+    import sys
+
+    from infir.cli import SUBCOMMANDS
+
+    for name in SUBCOMMANDS:
+        out = subprocess.run([sys.executable, "-m", "infir.cli", name, "-h"], capture_output=True, text=True,
+                             timeout=120)  # fmt: skip
+        assert out.returncode == 0, (name, out.stderr[-1000:])
+        assert out.stdout.startswith("Usage: "), (name, out.stdout[:80])
+        assert "╭" not in out.stdout and "--install-completion" not in out.stdout, (name, out.stdout[:300])

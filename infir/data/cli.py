@@ -8,14 +8,12 @@ from typing import Annotated
 
 import typer
 
+from infir.cli_app import typer_app
+
 from infir.config import ConfigError, dump_yaml, from_dict
 
-tokenize_app = typer.Typer(
-    add_completion=False, rich_markup_mode=None, context_settings={"help_option_names": ["-h", "--help"]}
-)
-mix_app = typer.Typer(
-    add_completion=False, rich_markup_mode=None, context_settings={"help_option_names": ["-h", "--help"]}
-)
+tokenize_app = typer_app()
+mix_app = typer_app()
 
 
 # long: the Typer options are the signature (30 lines of declarations); the body is 25 lines

@@ -8,9 +8,10 @@ from pathlib import Path
 
 import typer
 
+from infir.cli_app import typer_app
 from infir.config import dump_yaml, fail, from_dict, resolve
 
-app = typer.Typer(
+app = typer_app(
     help="InfiR-VL-1.6B: clean image-text pairs, convert GUI data, run stages.", no_args_is_help=True
 )
 
