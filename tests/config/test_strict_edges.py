@@ -36,6 +36,7 @@ class Kinds:
     name: str = "x"
     mode: Literal["a", "b"] = "a"
     maybe: int | None = None
+    none_first: None | int = None
     either: int | str = 0
     mapping: dict[str, int] = field(default_factory=dict)
     where: Path = Path(".")
@@ -105,6 +106,7 @@ def test_optional_and_union_values():
     assert from_dict(Kinds, {"maybe": None}).maybe is None and from_dict(Kinds, {"maybe": 4}).maybe == 4
     bad = _err({"maybe": "x"})
     assert bad.path == "maybe" and "int | null" in bad.message
+    assert from_dict(Kinds, {"none_first": 3}).none_first == 3  # None listed first: the other arm still tried
     assert from_dict(Kinds, {"either": "s"}).either == "s" and from_dict(Kinds, {"either": 3}).either == 3
     assert "int | str" in _err({"either": [1]}).message
 
