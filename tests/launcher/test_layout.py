@@ -64,3 +64,44 @@ def test_launch_dry_run_prints_host_and_job_paths_and_the_layout():
     bad = subprocess.run([*cmd, "--run-dir", "/tmp/elsewhere"], capture_output=True, text=True, cwd=ROOT)
     assert bad.returncode == 2 and "under none of the container mounts" in bad.stderr
     assert len(bad.stderr.strip().splitlines()) == 1
+
+
+def test_layout_reads_the_recipe_wherever_infir_train_sits_in_argv(tmp_path):
+    """A stage may call infir by a full path after a wrapper, and pass --config layers: the layout reads
+    the recipe, the YAML layers and the overrides from the right places (from a mutation run)."""
+    layer = tmp_path / "par.yaml"
+    layer.write_text("parallel:\n  pp: 2\n")
+    argv = ["/usr/bin/env", "/opt/venv/bin/infir", "train", "pretrain_900b", "--config", str(layer),
+            "parallel.tp=2", "train.micro_batch_size=2"]  # fmt: skip
+    line = training_layout(Stage("pretrain_900b", argv, Resources(nodes=8, gpus_per_node=8)), H100)
+    assert "tp 2 x pp 2 x cp 1 -> dp 16; global batch 2048 = micro 2 x dp 16 x 64 accumulation steps" in line
+    three = _train("pretrain_900b", "parallel.tp=2", "parallel.pp=2", "parallel.cp=2")
+    assert "tp 2 x pp 2 x cp 2 -> dp 8" in training_layout(three, H100)
+    with pytest.raises(ConfigError, match="40 GPUs do not split into tp 2 x pp 2 x cp 4"):
+        training_layout(
+            _train("pretrain_900b", "parallel.tp=2", "parallel.pp=2", "parallel.cp=4", nodes=5), H100
+        )
+    assert training_layout(Stage("x", ["infir", "eval", "train"], Resources(gpus_per_node=8)), H100) is None
+
+
+def test_vlm_layout_and_a_profile_without_an_image():
+    vlm = training_layout(_train("vlm_stage1_projector"), H100)
+    assert "tp 1 x pp 1 x cp 1 -> dp 64; global batch 256 = micro 4 x dp 64 x 1 accumulation steps" in vlm
+    bare = load_cluster(ROOT / "conf/cluster/h100_8x8.yaml", ["container_image=null", "stage_images={}"])
+    assert training_layout(_train("pretrain_900b"), bare).endswith("image -")
+
+
+def test_run_dir_mapping_needs_a_container_and_picks_the_runs_mount():
+    curation_only = load_cluster(ROOT / "conf/cluster/h100_8x8.yaml", ["container_image=null"])
+    assert run_dirs(curation_only, None, "/x") == RunDirs("/lustre/runs/infir", "/runs/infir")  # stage images
+    mounted_no_image = load_cluster(
+        ROOT / "conf/cluster/local_slurm.yaml", ["container_mounts=[/lustre/runs:/runs]"]
+    )
+    assert run_dirs(mounted_no_image, None, "/home/me") == RunDirs(
+        "/home/me/runs/infir", "/home/me/runs/infir"
+    )
+    scratch_first = load_cluster(
+        ROOT / "conf/cluster/h100_8x8.yaml",
+        ["container_mounts=[/lustre/scratch:/scratch, /lustre/runs:/runs]"],
+    )
+    assert run_dirs(scratch_first, None, "/x") == RunDirs("/lustre/runs/infir", "/runs/infir")
