@@ -19,6 +19,7 @@ import typer
 
 from infir.cli_app import typer_app
 from infir.config import ConfigError, dump_yaml, resolve
+from infir.launcher.chain import infir_argv as _infir
 from infir.paths import CONF_DIR
 
 app = typer_app()
@@ -47,10 +48,6 @@ class CompareDataConfig:
     seq_len: int = field(default=256, metadata={"ge": 16})
     workers: int = field(default=2, metadata={"ge": 1})
     mmlu: bool = True
-
-
-def _infir(*args: str) -> list[str]:
-    return [sys.executable, "-m", "infir.cli", *args]
 
 
 def mixture_sources(mixture: str | Path) -> list[str]:

@@ -19,6 +19,7 @@ import typer
 
 from infir.cli_app import typer_app
 from infir.config import dump_yaml, resolve
+from infir.launcher.chain import infir_argv as _infir
 from infir.paths import CONF_DIR, DATA_DIR
 
 app = typer_app()
@@ -40,10 +41,6 @@ class DemoConfig:
 
 
 DOMAINS = ("web", "code", "math")
-
-
-def _infir(*args: str) -> list[str]:
-    return [sys.executable, "-m", "infir.cli", *args]
 
 
 def _steps(*args: str) -> list[str]:

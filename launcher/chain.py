@@ -17,6 +17,13 @@ from typing import Any
 from infir.config import ConfigError, fail, from_dict, load_yaml
 
 
+def infir_argv(*args: str) -> list[str]:
+    """argv running `infir ARGS` with this interpreter: no need for the venv's bin on PATH."""
+    import sys
+
+    return [sys.executable, "-m", "infir.cli", *args]
+
+
 @dataclass
 class Resources:
     """Per-stage shape; None takes the cluster profile's value. gpus_per_node=0 means a CPU job."""
