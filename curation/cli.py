@@ -43,7 +43,10 @@ def _pipelines() -> list[str]:
     return sorted(p.stem for p in (CONF_DIR / "curation").glob("*.yaml"))
 
 
-def pipeline_command(name: str) -> click.Command:
+def pipeline_command(name: str, kind: str = "curation", after=None) -> click.Command:
+    """`infir curate <name>` (kind curation) or `infir synth <name>` (kind synth: conf/synth/); `after(cfg,
+    output)` runs once the pipeline finished (the synth reward plot)."""
+
     @click.command(name=name, context_settings={"help_option_names": ["-h", "--help"]})
     @click.option(
         "--input",
@@ -72,9 +75,9 @@ def pipeline_command(name: str) -> click.Command:
         """Run this curation pipeline. OVERRIDES are `a.b=c` settings over the YAML."""
         from infir.curation.pipeline import load_config, missing_paths, run_pipeline
 
-        missing = missing_paths(name, overrides) if dry_run else []
+        missing = missing_paths(name, overrides, kind) if dry_run else []
         # a dry run resolves without the run-time inputs, and says which ones a real run still needs
-        cfg = load_config(name, [*overrides, *(f"{m}=REQUIRED_AT_RUN_TIME" for m in missing)])
+        cfg = load_config(name, [*overrides, *(f"{m}=REQUIRED_AT_RUN_TIME" for m in missing)], kind)
         pairs = (("executor", executor), ("ray_address", ray_address), ("workers", workers))
         extra = {k: v for k, v in pairs if v is not None}
         if ray_address and executor is None:  # an address only makes sense for the Ray executor
@@ -90,12 +93,14 @@ def pipeline_command(name: str) -> click.Command:
         if not inputs or output is None:
             raise click.UsageError("--input and --output are required (or use --dry-run)")
         report = run_pipeline(cfg, list(inputs), output, quiet=quiet)
+        if after is not None:
+            after(cfg, output)
         click.echo(
             f"{cfg.name}: {report.docs_in} -> {report.docs_out} docs, {report.tokens_in} -> "
             f"{report.tokens_out} tokens; funnel at {output / 'funnel.md'}"
         )
 
-    run.help = f"Run the `{name}` curation pipeline. OVERRIDES are `a.b=c` settings over the YAML."
+    run.help = f"Run the `{name}` {kind} pipeline. OVERRIDES are `a.b=c` settings over the YAML."
     return run
 
 

@@ -70,8 +70,18 @@ class PipelineConfig:
     #: recall_models.math=PATH recall_models.code=PATH recall_models.other=PATH (used before recall_model)
     recall_models: dict[str, str] = field(default_factory=dict)
     quality_model: str = ""
+    #: synthesis pipelines (conf/synth/): generation and reward engines by name, `engines.<name>.<field>`
+    #: (infir/synth/engines.py EngineConfig); steps name theirs with `engine: <name>`
+    engines: dict[str, dict[str, Any]] = field(default_factory=dict)
 
     def validate(self) -> None:
+        if self.engines:  # strict and complete (a dry run shows every engine setting), used by a step or not
+            from infir.config import from_dict
+            from infir.synth.engines import EngineConfig
+
+            self.engines = {
+                n: to_dict(from_dict(EngineConfig, e, f"engines.{n}")) for n, e in self.engines.items()
+            }
         build_steps(self)  # every step spec is checked strictly, naming steps[i].field
 
 
@@ -101,19 +111,26 @@ def build_steps(cfg: PipelineConfig) -> list[tuple[str, Step]]:
             elif not spec.get(key) and not spec.get("models"):
                 spec[key] = getattr(cfg, default)
         step = build_step(spec, f"steps[{i}]")
+        if hasattr(
+            step, "bind"
+        ):  # a synthesis step: resolve its engine now, so a bad one fails before any work
+            step.bind(cfg.engines, f"steps[{i}]")
         seen[step.name] = seen.get(step.name, 0) + 1
         out.append((step.name if seen[step.name] == 1 else f"{step.name}#{seen[step.name]}", step))
     return out
 
 
-def missing_paths(config_or_path: str | Path, overrides: Sequence[str] = ()) -> list[str]:
-    """The PipelineConfig path fields (decontam_index, recall_model, quality_model) a step needs and nothing
-    sets yet: a dry run names them instead of failing on them (they are run-time inputs)."""
+def missing_paths(
+    config_or_path: str | Path, overrides: Sequence[str] = (), kind: str = "curation"
+) -> list[str]:
+    """The PipelineConfig path fields (decontam_index, recall_model, quality_model, engines.<name>.model) a
+    step needs and nothing sets yet: a dry run names them instead of failing on them (run-time inputs)."""
     from infir.paths import conf_file
 
-    path = conf_file("curation", str(config_or_path))
+    path = conf_file(kind, str(config_or_path))
     data = deep_merge(load_yaml(path), overrides_to_dict(overrides))
-    missing = []
+    engines = data.get("engines") or {}
+    missing = [f"engines.{n}.model" for n, e in engines.items() if isinstance(e, dict) and not e.get("model")]
     for spec in data.get("steps") or []:
         if isinstance(spec, dict) and spec.get("type") in PATH_DEFAULTS:
             key, default = PATH_DEFAULTS[spec["type"]]
@@ -125,13 +142,15 @@ def missing_paths(config_or_path: str | Path, overrides: Sequence[str] = ()) -> 
     return missing
 
 
-def load_config(config_or_path: PipelineConfig | str | Path, overrides: Sequence[str] = ()) -> PipelineConfig:
-    """A config instance, a YAML path, or a name under conf/curation/ -> resolved PipelineConfig."""
+def load_config(
+    config_or_path: PipelineConfig | str | Path, overrides: Sequence[str] = (), kind: str = "curation"
+) -> PipelineConfig:
+    """A config instance, a YAML path, or a name under conf/<kind>/ (curation, synth) -> PipelineConfig."""
     if isinstance(config_or_path, PipelineConfig):
         return resolve(config_or_path, [], overrides) if overrides else config_or_path
     from infir.paths import conf_file
 
-    path = conf_file("curation", str(config_or_path))
+    path = conf_file(kind, str(config_or_path))
     # one strict build after merging: a YAML may leave a required value (decontam_index) to the command line
     return resolve_merged(PipelineConfig, [path], overrides, base=to_dict(PipelineConfig(name=path.stem)))
 

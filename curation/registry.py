@@ -30,6 +30,9 @@ STEP_MODULES: list[str] = [
     "infir.curation.dedup.minhash",
     "infir.curation.decontam",
     "infir.curation.anneal",
+    "infir.synth.steps",
+    "infir.synth.select",
+    "infir.synth.code_verify",
 ]
 
 

@@ -21,6 +21,11 @@ SUBCOMMANDS: dict[str, tuple[str, str, str]] = {
         "app",
         "Run a curation pipeline (conf/curation/*.yaml) or train a recall model.",
     ),
+    "synth": (
+        "infir.synth.cli",
+        "app",
+        "Generate synthetic data (conf/synth/*.yaml): evolve, answer, best-of-N, judge, verify code.",
+    ),
     "tokenize": (
         "infir.data.cli",
         "tokenize_app",

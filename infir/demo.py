@@ -60,6 +60,7 @@ def build_stages(cfg: DemoConfig) -> list:
         *train_stages(cfg, run, corpus, common),
         *(nll_stage(ckpt, run, valset, after=[ckpt, "valset"]) for ckpt in ("pretrain", "anneal", "sft")),
         *raw_vs_curated_stages(cfg, run, corpus, common),
+        *synth_stages(run, corpus),
         Stage(
             name="report",
             argv=_steps("report", str(run)),
@@ -67,9 +68,26 @@ def build_stages(cfg: DemoConfig) -> list:
                 *(f"eval-{c}" for c in ("pretrain", "anneal", "sft", "anneal-raw")),
                 "mmlu-anneal",
                 "mmlu-anneal-raw",
+                "synth",
             ],  # fmt: skip
         ),
     ]
+
+
+def synth_stages(run: Path, corpus: Path) -> list:
+    """Synthetic SFT data at toy scale (conf/synth/demo.yaml): the SFT checkpoint answers the seed prompts,
+    a toy reward model keeps the better of two answers; the funnel and the reward plot go in the report."""
+    from infir.launcher.chain import Stage
+
+    reward, sft = run / "synth" / "reward", run / "sft" / "export"
+    return [
+        Stage(name="synth-reward", after=["sft"], outputs=[str(reward)],
+              argv=_steps("toy-reward", "--base", str(sft), "--output", str(reward))),
+        Stage(name="synth", after=["synth-reward", "decontam-index"], outputs=[str(run / "synth" / "out")],
+              argv=_infir("synth", "demo", "--quiet", "--input", str(corpus / "synth"), "--output",
+                          str(run / "synth" / "out"), f"engines.toy.model={sft}", f"engines.reward.model={reward}",
+                          f"decontam_index={run / 'decontam' / 'benchmarks.idx'}")),
+    ]  # fmt: skip
 
 
 def data_stages(cfg: DemoConfig, run: Path, corpus: Path) -> list:

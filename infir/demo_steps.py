@@ -39,6 +39,17 @@ def train_tokenizer(
     typer.echo(f"tokenizer -> {train_bpe(iter_texts(inputs), vocab_size, out)}")
 
 
+@app.command("toy-reward")
+def toy_reward(
+    base: Path = typer.Option(..., "--base", help="a causal LM checkpoint (HF folder)"),
+    out: Path = typer.Option(..., "--output", "--out"),
+) -> None:
+    """A reward model for the demo's synthesis: the base LM with a seeded, untrained scalar head."""
+    from infir.synth.toy import make_toy_reward
+
+    typer.echo(f"reward model -> {make_toy_reward(base, out)}")
+
+
 def _read_metrics(path: Path) -> list[dict]:
     if not path.exists():
         return []
@@ -153,6 +164,7 @@ def write_report(run: Path) -> Path:
                 f"| {stage} | {m['nll_per_token']:.4f} | {int(m.get('tokens', 0)):,} | {int(m.get('docs', 0)):,} |"
             )
     lines += _raw_vs_curated(run)
+    lines += _synth(run)
     out = run / "report.md"
     out.write_text("\n".join(lines) + "\n")
     return out
@@ -174,6 +186,25 @@ def _raw_vs_curated(run: Path) -> list[str]:
         *table, "",
         "At toy scale (a few thousand documents, tens of steps) the sign of this gap is noise and MMLU sits",
         "at chance (0.25): the section shows the comparison wired end to end; run it at scale for the answer.",
+    ]  # fmt: skip
+
+
+def _synth(run: Path) -> list[str]:
+    """The synthesis funnel (conf/synth/demo.yaml) with its reward-score table and plot."""
+    funnel = run / "synth" / "out" / "funnel.md"
+    if not funnel.exists():
+        return []
+    text = "\n".join("#### " + ln[2:] if ln.startswith("# ") else "#" + ln if ln.startswith("## ") else ln
+                     for ln in funnel.read_text().strip().splitlines())  # fmt: skip
+    text = text.replace("](rewards.png)", "](synth/out/rewards.png)").replace(
+        "](funnel.png)", "](synth/out/funnel.png)"
+    )
+    return [
+        "", "## Synthetic SFT data", "",
+        "The SFT checkpoint answers 32 seed prompts twice (sampled); a toy reward model (the same checkpoint with",
+        "an untrained scalar head: deterministic scores, no judgement) keeps the better answer and drops those",
+        "scoring below 0.25. The plumbing is the real one (`infir synth`, conf/synth/demo.yaml); the quality is not.",
+        "", text,
     ]  # fmt: skip
 
 

@@ -4,8 +4,12 @@
 # one of these modules, and update docs/MUTATION.md with the figures it prints.
 #   bash scripts/mutation.sh                 every module below (hours on 2 cores)
 #   bash scripts/mutation.sh math_answer     only the named ones
+#   RETEST=1 bash scripts/mutation.sh NAME   after adding tests: rerun only that module's surviving mutants
 # Writes mutation/<name>.sqlite (cosmic-ray's session: a rerun resumes it), mutation/<name>.txt (the
 # report, surviving mutants with their diffs) and prints "name killed/total score".
+# cosmic-ray rewrites the module in place, so it runs in a private copy (mutation/tree, a git worktree
+# refreshed from this checkout's files): the checkout stays usable, and an interrupt cannot leave a
+# mutant behind in it.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$(pwd)
@@ -19,7 +23,28 @@ done
 if [ ! -x "$TOOL/bin/cosmic-ray" ]; then
   "$PY" -m venv "$TOOL" && "$TOOL/bin/pip" install -q "cosmic-ray==8.7.0"
 fi
-T=".venv/bin/python -m pytest -x -q -p no:cacheprovider"
+WT=mutation/tree
+mkdir -p mutation
+[ -d "$WT" ] || git worktree add -q --detach "$WT" HEAD
+# the copy gets this checkout's tracked and untracked (not ignored) files, edits included
+git ls-files -co --exclude-standard -z | tar --null --ignore-failed-read -T - -cf - 2>/dev/null | tar -xf - -C "$WT"
+# .venv holds an editable install of this checkout (`infir.curation` -> ./curation). A sitecustomize on the
+# tests' PYTHONPATH moves that package map to the copy, so the tests import the mutated module, not ours.
+SHIM="$ROOT/mutation/shim"
+mkdir -p "$SHIM"
+cat > "$SHIM/sitecustomize.py" <<PYEOF
+# written by scripts/mutation.sh: the editable install's package map, moved to the mutation worktree
+import sys
+for _mod in [m for n, m in list(sys.modules.items()) if n.startswith("__editable___infir_recipes")]:
+    _mod.MAPPING = {k: v.replace("$ROOT", "$ROOT/$WT", 1) for k, v in _mod.MAPPING.items()}
+    _mod.NAMESPACES = {k: [p.replace("$ROOT", "$ROOT/$WT", 1) for p in v] for k, v in _mod.NAMESPACES.items()}
+PYEOF
+where=$(cd "$WT" && PYTHONPATH="$SHIM" "$ROOT/.venv/bin/python" -c \
+  'import infir.curation, infir.recipes, infir.launcher, infir.config; print(infir.curation.__file__, infir.recipes.__file__, infir.launcher.__file__, infir.config.__file__)')
+for f in $where; do
+  case "$f" in "$ROOT/$WT/"*) ;; *) echo "mutation: the tests would import $f, not the copy's" >&2; exit 1;; esac
+done
+T="env PYTHONPATH=$SHIM $ROOT/.venv/bin/python -m pytest -x -q -p no:cacheprovider"
 # name | module | the tests that guard it
 MODULES="
 math_answer|infir/evaluation/math_answer.py|$T tests/evaluation/test_shipped.py tests/evaluation/test_math_answer_edges.py
@@ -34,23 +59,25 @@ io|curation/io.py|$T tests/curation_runner tests/curation_steps/test_io.py
 pipeline|curation/pipeline.py|$T tests/curation_runner
 mix|infir/data/mix.py|$T tests/data/test_mix.py
 sft_data|recipes/sft_data.py|$T tests/recipes/test_sft.py
-schedule|recipes/schedule.py|$T tests/recipes/test_cpu_engine.py -k 'lr_ or wsd or anneal'
+schedule|recipes/schedule.py|$T tests/recipes/test_schedule.py
 render|launcher/sbatch.py|$T tests/launcher/test_render.py tests/launcher/test_layout.py
 layout|launcher/layout.py|$T tests/launcher/test_layout.py
 config|infir/config/strict.py|$T tests/config
 "
-mkdir -p mutation
 echo "module            killed/total  score (annotation-only mutants left out; survivors in mutation/<name>.survivors.txt)"
 echo "$MODULES" | while IFS='|' read -r name module cmd; do
   [ -z "$name" ] && continue
   if [ $# -gt 0 ] && ! printf '%s\n' "$@" | grep -qx "$name"; then continue; fi
-  cfg="mutation/$name.toml"
+  cfg="$ROOT/mutation/$name.toml"; db="$ROOT/mutation/$name.sqlite"
   printf '[cosmic-ray]\nmodule-path = "%s"\ntimeout = 300.0\nexcluded-modules = []\ntest-command = "%s"\n\n[cosmic-ray.distributor]\nname = "local"\n' \
     "$module" "$cmd" > "$cfg"
-  [ -f "mutation/$name.sqlite" ] || "$TOOL/bin/cosmic-ray" init "$cfg" "mutation/$name.sqlite"
-  HF_HUB_OFFLINE=1 "$TOOL/bin/cosmic-ray" exec "$cfg" "mutation/$name.sqlite"
-  git checkout -- "$module"  # cosmic-ray restores each file; this makes sure of it after an interrupt
-  "$TOOL/bin/cr-report" --show-diff "mutation/$name.sqlite" > "mutation/$name.txt"
+  [ -f "$db" ] || (cd "$WT" && "$ROOT/$TOOL/bin/cosmic-ray" init "$cfg" "$db")
+  if [ -n "${RETEST:-}" ]; then  # after writing tests for survivors: run only the survivors again
+    "$PY" -c 'import sqlite3, sys; c = sqlite3.connect(sys.argv[1]); c.execute("delete from work_results where test_outcome = ?", ("SURVIVED",)); c.commit()' "$db"
+  fi
+  (cd "$WT" && HF_HUB_OFFLINE=1 "$ROOT/$TOOL/bin/cosmic-ray" exec "$cfg" "$db")
+  cp "$module" "$WT/$module"  # cosmic-ray restores each file; this makes sure of it after an interrupt
+  "$TOOL/bin/cr-report" --show-diff "$db" > "mutation/$name.txt"
   # a survivor that only rewrites a `def` line's annotations is equivalent: with `from __future__ import
   # annotations` they are never evaluated, so no test can tell (`str | None` -> `str + None`)
   .venv/bin/python - "$name" "mutation/$name.txt" <<'PY'
@@ -65,11 +92,15 @@ def annotation_only(job):
     if changed and all(re.match(r"^[-+]\s*(async\s+)?def \w+\(.*\)\s*->", l) for l in changed):
         return True
     # a wrapped signature (`def f(` ... `) -> T:`): the parameter lines differ only in their annotations
-    if not any(re.match(r"^ \s*(async\s+)?def \w+\($", l) for l in lines):
-        return False
     strip = lambda l: re.sub(r"(\w+):\s*[^=,()]+", r"\1:", l[1:])
     minus, plus = [l for l in changed if l[0] == "-"], [l for l in changed if l[0] == "+"]
-    return len(minus) == len(plus) > 0 and all(strip(a) == strip(b) for a, b in zip(minus, plus))
+    same = len(minus) == len(plus) > 0 and all(strip(a) == strip(b) for a, b in zip(minus, plus))
+    # ... or the signature's last line (`    b: int | None = None) -> T:  # comment`)
+    if same and all(re.search(r"\)\s*->\s*[^#]+:\s*(#.*)?$", l[1:]) for l in changed):
+        return True
+    if not any(re.match(r"^ \s*(async\s+)?def \w+\($", l) for l in lines):
+        return False
+    return same
 equivalent = [j for j in survivors if annotation_only(j)]
 live = [j for j in survivors if not annotation_only(j)]
 scored = total - len(equivalent)

@@ -26,6 +26,7 @@ def test_conf_folders_are_all_covered():
         "pipelines",
         "vlm",
         "paper",
+        "synth",
     }
 
 
@@ -86,6 +87,27 @@ def test_curation_pipelines(path, tmp_path):
     if needs:
         with pytest.raises(ConfigError, match=rf"steps\[{needs[0]}\]\.(model|index)"):
             load_config(path)
+
+
+@pytest.mark.parametrize("path", _yamls("synth"), ids=lambda p: p.stem)
+def test_synth_pipelines(path, tmp_path):
+    """Each synthesis pipeline builds with placeholder models, each prompt it names ships and fills only
+    known fields, and without its models it refuses to load naming the first engine's `model`."""
+    from infir.config import ConfigError
+    from infir.curation.pipeline import build_steps, load_config, missing_paths
+
+    missing = missing_paths(path, kind="synth")
+    assert any(m.startswith("engines.") for m in missing), f"{path}: no engine needs a site path?"
+    cfg = load_config(path, [f"{m}={tmp_path / 'placeholder'}" for m in missing], kind="synth")
+    built = build_steps(cfg)
+    assert [step.name for _, step in built] == [spec["type"] for spec in cfg.steps]
+    for _, step in built:
+        template = getattr(step, "template", None)
+        if template is not None:
+            fields = set(re.findall(r"\{(\w+)\}", template))
+            assert fields & {"prompt", "text", "response"}, f"{step.name}: its prompt never quotes the sample"
+    with pytest.raises(ConfigError, match=r"engines\.\w+\.model"):
+        load_config(path, [f"{m}=x" for m in missing if not m.startswith("engines.")], kind="synth")
 
 
 @pytest.mark.parametrize("path", _yamls("mixtures"), ids=lambda p: p.stem)

@@ -37,9 +37,12 @@ def make_shard_stage(layout: Any, phase: Any, cfg: Any, shards: Sequence[Any]) -
     from infir.curation.executors.pool import process_shard
 
     by_name = {s.name: s for s in shards}
+    # a synthesis step with a vLLM engine needs its tensor-parallel GPUs: Ray places each shard task on a
+    # node with that many free and sets CUDA_VISIBLE_DEVICES, so shards spread over every GPU in the cluster
+    gpus = max((getattr(step, "gpus", 0) for _, step in phase.steps), default=0)
 
     class ShardStage(ProcessingStage[FileGroupTask, FileGroupTask]):
-        resources = Resources(cpus=1.0)
+        resources = Resources(cpus=1.0, gpus=float(gpus))
         batch_size = 1
 
         def __init__(self) -> None:

@@ -61,7 +61,8 @@ def pass_at_k(n: int, c: int, k: int) -> float:
     return 1.0 - math.prod(1.0 - k / i for i in range(n - c + 1, n + 1))
 
 
-def _execute(jobs: list[tuple[str, str]], limits: Limits, workers: int | None) -> list[ExecResult]:
+def execute(jobs: list[tuple[str, str]], limits: Limits, workers: int | None) -> list[ExecResult]:
+    """(task_id, program) jobs in the sandbox, `workers` at a time, each worker with its own uid."""
     workers = workers or os.cpu_count() or 1
     slots: queue.SimpleQueue[int] = queue.SimpleQueue()
     for slot in range(workers):
@@ -106,7 +107,7 @@ def check_completions(
 ) -> dict:
     """One completion per task: execute each against its problem's tests; pass@1."""
     jobs = [(t, humaneval_program(problems[t], c)) for t, c in completions.items()]
-    results = _execute(jobs, Limits(timeout_s=timeout_s, memory_mb=memory_mb), workers)
+    results = execute(jobs, Limits(timeout_s=timeout_s, memory_mb=memory_mb), workers)
     return {**_summary(results, (1,)), "per_task": [r.__dict__ for r in results]}
 
 
@@ -134,7 +135,7 @@ def score_samples(
 ) -> dict:
     """Execute every sample; write <out_path> (one result per sample, in file order) and return pass@k."""
     rows = read_samples(samples_path, problems)
-    results = _execute([(t, humaneval_program(problems[t], c)) for t, c in rows], limits, workers)
+    results = execute([(t, humaneval_program(problems[t], c)) for t, c in rows], limits, workers)
     if out_path is not None:
         tmp = Path(str(out_path) + ".tmp")
         with tmp.open("w", encoding="utf-8") as fh:

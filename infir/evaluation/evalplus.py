@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from infir.evaluation.codeexec import _execute, _summary, humaneval_program
+from infir.evaluation.codeexec import _summary, execute, humaneval_program
 from infir.evaluation.sandbox import Limits
 
 _COMPARE = """
@@ -74,10 +74,10 @@ def score_plus(
     extra input match the reference). Returns {"base": summary, "plus": summary, "per_sample": [...]}."""
     base_jobs = [(t, humaneval_program(problems[t], c)) for t, c in samples]
     plus_jobs = [(i, t, plus_program(problems[t], c)) for i, (t, c) in enumerate(samples)]
-    base = _execute(base_jobs, limits, workers)
+    base = execute(base_jobs, limits, workers)
     extra = [j for j in plus_jobs if j[2] is not None]
     extra_results = dict(
-        zip((i for i, _, _ in extra), _execute([(t, p) for _, t, p in extra], limits, workers))
+        zip((i for i, _, _ in extra), execute([(t, p) for _, t, p in extra], limits, workers))
     )
     plus = []
     for i, result in enumerate(base):

@@ -182,10 +182,11 @@ def generate(
     top_p: float = 1.0,
     seed: int = 0,
     templated: bool = False,
+    batch_size: int = 8,
 ) -> list[str]:
-    """Completions, batched with left padding, cut at the first stop sequence: greedy at temperature 0,
-    else sampled (seeded, so a rerun gives the same samples). `templated`: the prompts are already
-    rendered by the chat template, which wrote its own BOS."""
+    """Completions, `batch_size` sequences per generate call, left padded, cut at the first stop sequence:
+    greedy at temperature 0, else sampled (seeded, so a rerun gives the same samples). `templated`: the
+    prompts are already rendered by the chat template, which wrote its own BOS."""
     tok = lm.tokenizer
     pad = tok.pad_token_id if tok.pad_token_id is not None else lm.prefix_id
     sampling = (
@@ -196,8 +197,8 @@ def generate(
     if temperature > 0:
         torch.manual_seed(seed)
     outs: list[str] = []
-    for i in range(0, len(prompts), 8):
-        chunk = [([] if templated else [lm.prefix_id]) + lm.encode(p) for p in prompts[i : i + 8]]
+    for i in range(0, len(prompts), batch_size):
+        chunk = [([] if templated else [lm.prefix_id]) + lm.encode(p) for p in prompts[i : i + batch_size]]
         width = max(len(c) for c in chunk)
         ids = torch.full((len(chunk), width), pad, dtype=torch.long)
         mask = torch.zeros_like(ids)
