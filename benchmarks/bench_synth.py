@@ -34,11 +34,13 @@ def small_model(out: Path) -> Path:
     from transformers import LlamaConfig, LlamaForCausalLM, PreTrainedTokenizerFast
 
     torch.manual_seed(0)
-    texts = [
-        json.loads(line)["text"]
-        for f in sorted((REPO / "data/demo/web").glob("*.jsonl"))
-        for line in f.read_text().splitlines()
-    ]
+    texts = []
+    for f in sorted((REPO / "data/demo/web").glob("*.jsonl")):
+        for line in f.read_text(errors="replace").split("\n"):  # not splitlines: texts hold U+2028
+            try:
+                texts.append(json.loads(line)["text"])
+            except (ValueError, KeyError, TypeError):  # the demo corpus keeps some malformed lines on purpose
+                continue
     tok = Tokenizer(models.BPE(unk_token=None))
     tok.pre_tokenizer, tok.decoder = pre_tokenizers.ByteLevel(add_prefix_space=False), decoders.ByteLevel()
     tok.train_from_iterator(texts[:400], trainers.BpeTrainer(vocab_size=2048, special_tokens=["<s>", "</s>"],

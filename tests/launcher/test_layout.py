@@ -105,3 +105,31 @@ def test_run_dir_mapping_needs_a_container_and_picks_the_runs_mount():
         ["container_mounts=[/lustre/scratch:/scratch, /lustre/runs:/runs]"],
     )
     assert run_dirs(scratch_first, None, "/x") == RunDirs("/lustre/runs/infir", "/runs/infir")
+
+
+def test_layout_ignores_a_wrappers_env_assignments_and_other_infir_commands(tmp_path):
+    """From the second layout mutation run: `env NAME=VALUE infir train ...` (the assignment is not an
+    override), a --config layer last after an override, and `infir vlm ...` with GPUs is no training job."""
+    layer = tmp_path / "pp.yaml"
+    layer.write_text("parallel:\n  pp: 2\n")
+    argv = ["env", "NCCL_DEBUG=INFO", "/opt/venv/bin/infir", "train", "pretrain_900b", "parallel.tp=2",
+            "--config", str(layer)]  # fmt: skip
+    line = training_layout(Stage("pretrain_900b", argv, Resources(nodes=8, gpus_per_node=8)), H100)
+    assert "tp 2 x pp 2 x cp 1 -> dp 16" in line
+    vlm = Stage(
+        "clean", ["infir", "vlm", "clean", "--config", "conf/vlm/clean.yaml"], Resources(gpus_per_node=8)
+    )
+    assert training_layout(vlm, H100) is None
+
+
+def test_layout_products_with_unequal_parallel_sizes_and_batches_that_almost_split():
+    assert "tp 4 x pp 2 x cp 1 -> dp 8;" in training_layout(_train("pretrain_900b", "parallel.tp=4",
+                                                                     "parallel.pp=2"), H100)  # fmt: skip
+    # an odd dp: the world is a multiple of tp x pp x cp, not of twice that
+    assert "1 nodes x 2 GPUs = 2; tp 2 x pp 1 x cp 1 -> dp 1" in training_layout(
+        _train("pretrain_900b", "parallel.tp=2", nodes=1, gpus=2), H100
+    )
+    with pytest.raises(ConfigError, match="64 does not split over dp 64 x micro batch 2"):
+        training_layout(
+            _train("pretrain_900b", "train.global_batch_size=64", "train.micro_batch_size=2"), H100
+        )

@@ -108,3 +108,39 @@ def _tiny_index(tmp_path: Path) -> Path:
     index = tmp_path / "bench.idx"
     assert run_cli("curate", "build-decontam-index", "--humaneval", "--out", str(index)) == 0
     return index
+
+
+def test_sft_code_pipeline_runs_with_a_scripted_coder_and_counts_every_failure(tmp_path):
+    """conf/synth/sft_code.yaml as shipped, only the coder swapped for canned outputs: the sandbox keeps the
+    passing sample, and each bad generation is one counted reason in the funnel."""
+    good = ("### Task\nWrite double(x).\n\n### Analysis\nMultiply by two.\n\n### Solution\n```python\n"
+            "def double(x):\n    return 2 * x\n```\n\n### Tests\n```python\nassert double(3) == 6\n```\n")  # fmt: skip
+    rules = write_rules(tmp_path / "coder.jsonl", [
+        {"match": "snippet-good", "outputs": [good]},
+        {"match": "snippet-wrong", "outputs": [good.replace("2 * x", "x + 1")]},
+        {"match": "snippet-notests", "outputs": [good.split("### Tests")[0]]},
+        {"match": "snippet-badtests", "outputs": [good.replace("assert double(3) == 6", "assert double(3) ==")]},
+        {"match": "snippet-bytes", "outputs": ["### Task\n\udcff\n"]},
+        {"match": "snippet-empty", "outputs": [""]},
+        {"match": "snippet-nosol", "outputs": ["### Task\nWrite it.\n\nNo code, sorry."]},
+    ])  # fmt: skip
+    snippets = tmp_path / "in" / "code.jsonl"
+    snippets.parent.mkdir()
+    names = ["good", "wrong", "notests", "badtests", "bytes", "empty", "nosol"]
+    snippets.write_text(
+        "".join(json.dumps({"id": n, "text": f"# snippet-{n}\nx = 1\n"}) + "\n" for n in names)
+    )
+    out = tmp_path / "out"
+    code = run_cli("synth", "sft_code", "--quiet", "--input", str(snippets.parent), "--output", str(out),
+                   "engines.coder.backend=scripted", f"engines.coder.model={rules}", "steps.1.timeout_s=5",
+                   "steps.1.workers=2", f"decontam_index={_tiny_index(tmp_path)}")  # fmt: skip
+    assert code == 0
+    steps = {s["step"]: s for s in json.loads((out / "funnel.json").read_text())["steps"]}
+    assert steps["answer"]["dropped_docs"] == {
+        "empty_generation": 1,
+        "not_utf8": 1,
+    }  # never reach the sandbox
+    assert steps["code_verify"]["dropped_docs"] == {
+        "tests_failed": 1, "missing_tests": 1, "unparsable_tests": 1, "missing_solution": 1}  # fmt: skip
+    (kept,) = read_dir(out / "kept")
+    assert kept["id"] == "good" and kept["prompt"] == "Write double(x)." and "def double" in kept["response"]
