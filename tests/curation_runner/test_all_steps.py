@@ -25,6 +25,9 @@ from .helpers import DEMO
 CONF = Path(__file__).resolve().parents[2] / "conf" / "curation" / "demo_all_steps.yaml"
 #: the anneal step turns problem rows into documents; the demo has none (tests/curation_runner/test_anneal.py)
 ELSEWHERE = {"one_solution_per_problem", "python_repo_selection"}  # need fields the demo corpus lacks
+# synthesis steps need engines (models): tests/synth runs each through the same runner
+ELSEWHERE |= {"evolve", "answer", "best_of_n", "judge", "label_domain", "difficulty", "diversity_sample",
+              "code_verify"}  # fmt: skip
 
 
 def texts(domain: str, shards: tuple[str, ...] = ("02", "03")) -> list[str]:

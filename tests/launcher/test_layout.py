@@ -133,3 +133,14 @@ def test_layout_products_with_unequal_parallel_sizes_and_batches_that_almost_spl
         training_layout(
             _train("pretrain_900b", "train.global_batch_size=64", "train.micro_batch_size=2"), H100
         )
+
+
+def test_layout_finds_infir_train_anywhere_and_nothing_else():
+    late = ["a", "b", "c", "d", "/x/infir", "train", "pretrain_900b"]  # infir train past the argv's middle
+    assert "-> dp 64" in training_layout(Stage("p", late, Resources(nodes=8, gpus_per_node=8)), H100)
+    for argv in (["python", "train", "x.py"], ["bash", "train", "x.sh"], ["env", "infir", "train"]):
+        assert training_layout(Stage("s", argv, Resources(gpus_per_node=8)), H100) is None, argv
+    # pp x cp where pp ** cp differs from pp * cp: 8 GPUs hold exactly one replica
+    assert "tp 1 x pp 2 x cp 4 -> dp 1;" in training_layout(
+        _train("pretrain_900b", "parallel.pp=2", "parallel.cp=4", nodes=1, gpus=8), H100
+    )
