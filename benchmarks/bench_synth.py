@@ -9,8 +9,8 @@ programs; all must pass in both (asserted).
     .venv/bin/python benchmarks/bench_synth.py [--model HF_DIR] [--prompts 32] [--n 4] [--tokens 48]
 
 Without --model a small Llama (4 layers, hidden 256, random weights) and a BPE tokenizer trained on the
-demo text are built in a few seconds: throughput, not quality, is measured. With no GPU the GPU engine
-(vLLM) is not measured; run it where one is.
+demo text are built in a few seconds: throughput, not quality, is measured. `--vllm` (on a GPU, with vLLM
+installed) also times the vLLM engine against the transformers engine on the same prompts.
 """
 
 from __future__ import annotations
@@ -61,12 +61,13 @@ def hf_loop(model_dir: Path, prompts: list[str], n: int, tokens: int) -> tuple[f
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
     tok = AutoTokenizer.from_pretrained(model_dir)
-    model = AutoModelForCausalLM.from_pretrained(model_dir).eval()
+    dev = "cuda" if torch.cuda.is_available() else "cpu"  # where the engine (load_lm) runs too
+    model = AutoModelForCausalLM.from_pretrained(model_dir).to(dev).eval()
     torch.manual_seed(0)
     samples = new = 0
     t0 = time.perf_counter()
     for p in prompts:
-        ids = torch.tensor([[tok.bos_token_id] + tok(p, add_special_tokens=False)["input_ids"]])
+        ids = torch.tensor([[tok.bos_token_id] + tok(p, add_special_tokens=False)["input_ids"]], device=dev)
         with torch.no_grad():
             out = model.generate(ids, attention_mask=torch.ones_like(ids), do_sample=True, temperature=0.8,
                                  top_p=0.95, max_new_tokens=tokens, num_return_sequences=n, pad_token_id=1)  # fmt: skip
@@ -118,6 +119,23 @@ def sandbox(workers: int) -> tuple[float, float, int, str]:
     return t_peer, t_ours, len(kept), isolation()
 
 
+def vllm_engine(model_dir: Path, prompts: list[str], n: int, tokens: int) -> tuple[float, int, int]:
+    """The GPU backend on the same prompts (vLLM offline batching; load time not counted)."""
+    from infir.synth.engines import EngineConfig, VllmGenerator
+
+    gen = VllmGenerator(EngineConfig(backend="vllm", model=str(model_dir), chat=False, max_new_tokens=tokens,
+                                     temperature=0.8, top_p=0.95))  # fmt: skip
+    t0 = time.perf_counter()
+    outs = gen.generate(prompts, n=n)
+    dt = time.perf_counter() - t0
+    tok = gen.llm.get_tokenizer()
+    return (
+        dt,
+        sum(map(len, outs)),
+        sum(len(tok(s, add_special_tokens=False)["input_ids"]) for o in outs for s in o),
+    )
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--model", type=Path, default=None)
@@ -126,6 +144,7 @@ def main() -> None:
     ap.add_argument("--tokens", type=int, default=48)
     ap.add_argument("--batch", type=int, default=32, help="sequences per generate call (ours)")
     ap.add_argument("--workers", type=int, default=os.cpu_count() or 1)
+    ap.add_argument("--vllm", action="store_true", help="also time the vLLM engine (GPU) against ours")
     args = ap.parse_args()
     seeds = [
         json.loads(line)["prompt"] for line in (REPO / "data/demo/synth/seeds.jsonl").read_text().splitlines()
@@ -135,6 +154,10 @@ def main() -> None:
         model = args.model or small_model(Path(tmp) / "model")
         t_p, s_p, k_p = hf_loop(model, prompts, args.n, args.tokens)
         t_o, s_o, k_o = engine(model, prompts, args.n, args.tokens, args.batch)
+        if args.vllm:
+            t_v, s_v, k_v = vllm_engine(model, prompts, args.n, args.tokens)
+            print(f"vLLM engine (GPU): {s_v / t_v:7.2f} samples/s {k_v / t_v:8.1f} tokens/s, "
+                  f"{(s_v / t_v) / (s_o / t_o):.2f}x the transformers engine in this run")  # fmt: skip
     print(f"generation: {len(prompts)} prompts x {args.n} samples, max {args.tokens} new tokens, torch threads "
           f"{__import__('torch').get_num_threads()}")  # fmt: skip
     print(f"  HF loop (peer): {s_p / t_p:7.2f} samples/s {k_p / t_p:8.1f} tokens/s")

@@ -144,3 +144,11 @@ def test_layout_finds_infir_train_anywhere_and_nothing_else():
     assert "tp 1 x pp 2 x cp 4 -> dp 1;" in training_layout(
         _train("pretrain_900b", "parallel.pp=2", "parallel.cp=4", nodes=1, gpus=8), H100
     )
+
+
+def test_layout_after_several_env_assignments_and_a_single_replica_of_tp_x_pp():
+    argv = ["env", "A=1", "B=2", "C=3", "infir", "train", "pretrain_900b"]  # none of them is an override
+    assert "-> dp 64" in training_layout(Stage("p", argv, Resources(nodes=8, gpus_per_node=8)), H100)
+    assert "tp 4 x pp 2 x cp 1 -> dp 1;" in training_layout(
+        _train("pretrain_900b", "parallel.tp=4", "parallel.pp=2", nodes=1, gpus=8), H100
+    )

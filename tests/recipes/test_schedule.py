@@ -74,3 +74,11 @@ def test_decay_steps_only_shape_the_wsd_style():
     plain = lr_multiplier(20, 4, "cosine", 0.1)
     given = lr_multiplier(20, 4, "cosine", 0.1, "linear", decay_steps=6)  # a stray decay_steps is ignored
     assert [given(s) for s in range(22)] == [plain(s) for s in range(22)]
+
+
+@pytest.mark.parametrize("style", ["linear", "wsd"])
+def test_decay_length_is_total_minus_warmup(style):
+    f = lr_multiplier(10, 3, style, 0.0, "linear")  # 10 - 3 = 7 decay steps (10 ^ 3 would be 9)
+    assert f(3) == 1.0
+    assert f(6) == pytest.approx(1 - 3 / 7, abs=1e-12)
+    assert f(10) == 0.0
