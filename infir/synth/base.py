@@ -84,7 +84,9 @@ class SynthStep(Step):
             )
         check_engine(cfg, f"engines.{name}")
         self.engine_cfg = cfg
-        if getattr(self.config, "prompt_file", None):
+        if hasattr(self.config, "prompt_file"):
+            if not self.config.prompt_file:
+                raise ConfigError(f"{where}.prompt_file", "a generating step needs its prompt file")
             try:
                 self.template = read_prompt_file(self.config.prompt_file)
             except ConfigError as exc:

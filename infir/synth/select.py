@@ -36,11 +36,16 @@ class Difficulty(SynthStep):
         engine: str = "teacher"
         #: pass_rate: k samples checked against `answer`; judge: the engine names the level
         mode: Literal["pass_rate", "judge"] = "pass_rate"
-        prompt_file: str = "difficulty.txt"
+        #: empty: answer_math.txt for pass_rate (boxed answers to check), difficulty.txt for judge
+        prompt_file: str = ""
         k: int = field(default=4, metadata={"ge": 1})
         #: pass rate >= easy_at: easy; <= hard_at: hard; between: medium
         easy_at: float = field(default=0.75, metadata={"ge": 0.0, "le": 1.0})
         hard_at: float = field(default=0.25, metadata={"ge": 0.0, "le": 1.0})
+
+        def __post_init__(self) -> None:
+            if not self.prompt_file:
+                self.prompt_file = "answer_math.txt" if self.mode == "pass_rate" else "difficulty.txt"
 
         def validate(self) -> None:
             if self.hard_at >= self.easy_at:

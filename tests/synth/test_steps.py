@@ -144,6 +144,8 @@ def test_engine_errors_name_the_field(tmp_path):
          "engines.t.backend"),
         ({"t": {"backend": "scripted", "model": str(rules)}},
          {"type": "answer", "engine": "t", "prompt_file": "nope.txt"}, "steps[0].prompt_file"),
+        ({"t": {"backend": "scripted", "model": str(rules)}}, {"type": "judge", "engine": "t", "prompt_file": ""},
+         "steps[0].prompt_file"),
         ({"t": {"backend": "scripted", "model": str(rules), "top_p": 0}}, {"type": "answer", "engine": "t"},
          "engines.t.top_p"),
         ({"t": {"backend": "scripted", "model": str(rules)}},
