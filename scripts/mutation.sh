@@ -71,7 +71,8 @@ echo "$MODULES" | while IFS='|' read -r name module cmd; do
   cfg="$ROOT/mutation/$name.toml"; db="$ROOT/mutation/$name.sqlite"
   printf '[cosmic-ray]\nmodule-path = "%s"\ntimeout = 300.0\nexcluded-modules = []\ntest-command = "%s"\n\n[cosmic-ray.distributor]\nname = "local"\n' \
     "$module" "$cmd" > "$cfg"
-  [ -f "$db" ] || (cd "$WT" && "$ROOT/$TOOL/bin/cosmic-ray" init "$cfg" "$db")
+  # init into a temporary file: an interrupted init must not leave an empty session that scores 0/0
+  [ -f "$db" ] || (cd "$WT" && rm -f "$db.init" && "$ROOT/$TOOL/bin/cosmic-ray" init "$cfg" "$db.init" && mv "$db.init" "$db")
   if [ -n "${RETEST:-}" ]; then  # after writing tests for survivors: run only the survivors again
     "$PY" -c 'import sqlite3, sys; c = sqlite3.connect(sys.argv[1]); c.execute("delete from work_results where test_outcome = ?", ("SURVIVED",)); c.commit()' "$db"
   fi

@@ -38,7 +38,9 @@ def test_weights_epochs_and_warning(tmp_path):
 def test_one_epoch_a_source_may_repeat_only_when_the_mixture_says_so(tmp_path):
     """The paper: pretraining and annealing are "one epoch" over their data. A source whose share of the
     budget needs more tokens than it has is an error naming it, unless it is marked allow_repeat: true."""
-    with pytest.raises(ConfigError, match=r"sources\.web: source 'web' would repeat 1\.88 epochs.*allow_repeat"):
+    with pytest.raises(
+        ConfigError, match=r"sources\.web: source 'web' would repeat 1\.88 epochs.*allow_repeat"
+    ):
         build_blend(mixture(repeat=False, web=3, code=1), COUNTS, counts_dir=tmp_path)
     web_only = build_blend(mixture(repeat=False, web=3, code=1), COUNTS, budget=400, counts_dir=tmp_path)
     assert max(web_only.epochs.values()) <= 1  # fits in one epoch: no error, no warning
@@ -140,7 +142,9 @@ def test_mix_with_a_pattern_of_parts_counts_their_tokens_without_crashing(tokeni
         assert res.exit_code == 0, res.output
     counts = json.loads((tmp_path / "t" / "token_counts.json").read_text())
     mix_yaml = tmp_path / "m.yaml"
-    mix_yaml.write_text(f"budget_tokens: 100\nmax_epochs: 1\nsources:\n  code: {{share: 1.0, pattern: '{tmp_path}/t/p*_text_document.idx'}}\n")
+    mix_yaml.write_text(
+        f"budget_tokens: 100\nmax_epochs: 1\nsources:\n  code: {{share: 1.0, pattern: '{tmp_path}/t/p*_text_document.idx'}}\n"
+    )
     cmd = [sys.executable, "-m", "infir.cli", "mix", str(mix_yaml), "--counts", str(tmp_path / "t" / "token_counts.json"),
            "-o", str(tmp_path / "b.yaml")]  # fmt: skip
     proc = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
@@ -159,6 +163,50 @@ def test_mix_refuses_a_blend_whose_prefix_is_missing(tmp_path):
     counts.write_text(json.dumps({"code": {"tokens": 100, "prefix": str(tmp_path / "gone_text_document")}}))
     mix_yaml = tmp_path / "m.yaml"
     mix_yaml.write_text("budget_tokens: 100\nmax_epochs: 1\nsources:\n  code: {share: 1.0}\n")
-    res = CliRunner().invoke(mix_app, [str(mix_yaml), "--counts", str(counts), "-o", str(tmp_path / "b.yaml")])
+    res = CliRunner().invoke(
+        mix_app, [str(mix_yaml), "--counts", str(counts), "-o", str(tmp_path / "b.yaml")]
+    )
     assert isinstance(res.exception, ConfigError) and "gone_text_document.idx not found" in str(res.exception)
     assert not (tmp_path / "b.yaml").exists()
+
+
+def test_prefix_and_pattern_are_exclusive_and_a_pattern_alone_is_fine():
+    src = {"share": 1.0, "prefix": "/a", "pattern": "/b/*.idx"}
+    with pytest.raises(ConfigError, match="either prefix or pattern"):
+        from_dict(MixtureConfig, {"budget_tokens": 10, "sources": {"x": src}})
+    alone = from_dict(
+        MixtureConfig, {"budget_tokens": 10, "sources": {"x": {"share": 1.0, "pattern": "/b/*.idx"}}}
+    )
+    assert alone.sources["x"].pattern == "/b/*.idx" and alone.sources["x"].prefix is None
+
+
+def test_max_epochs_warns_only_above_it_and_defaults_to_four():
+    counts = {"a": {"tokens": 100, "prefix": "/x/a"}}
+    mix = from_dict(
+        MixtureConfig, {"budget_tokens": 400, "sources": {"a": {"share": 1.0, "allow_repeat": True}}}
+    )
+    assert mix.max_epochs == 4.0
+    assert build_blend(mix, counts).warnings == []  # exactly 4 epochs: at the limit, not over it
+    over = build_blend(mix, counts, budget=401)
+    assert len(over.warnings) == 1 and "4.01 epochs (> max_epochs 4)" in over.warnings[0]
+
+
+def test_blend_save_load_keeps_warnings(tmp_path):
+    blend = build_blend(mixture(web=3, code=1), COUNTS, counts_dir=tmp_path)
+    assert blend.warnings  # code repeats 2.5 epochs > max_epochs 2
+    back = Blend.load(blend.save(tmp_path / "b.yaml"))
+    assert back.warnings == blend.warnings and back.megatron_blend() == blend.megatron_blend()
+
+
+def test_a_relative_pattern_is_read_from_the_counts_folder(tmp_path, tokenizer_dir):
+    for part in ("p1", "p2"):
+        write_jsonl(tmp_path / part / "a.jsonl", [{"text": t} for t in demo_texts("code", 3)])
+        tokenize_shards([tmp_path / part], tmp_path / "t", tokenizer_dir)
+    counts = json.loads((tmp_path / "t" / "token_counts.json").read_text())
+    mix = from_dict(MixtureConfig, {"budget_tokens": 10, "sources": {"code": {"share": 1.0,
+                                                                              "pattern": "p*_text_document.idx"}}})  # fmt: skip
+    blend = build_blend(mix, tmp_path / "t" / "token_counts.json")  # relative to the counts file's folder
+    assert blend.to_dict()["sources"]["code"]["tokens"] == counts["p1"]["tokens"] + counts["p2"]["tokens"]
+    assert [p for _, p in blend.sources[0].prefixes] == [
+        str(tmp_path / "t" / f"{n}_text_document") for n in ("p1", "p2")
+    ]
