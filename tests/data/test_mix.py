@@ -210,3 +210,42 @@ def test_a_relative_pattern_is_read_from_the_counts_folder(tmp_path, tokenizer_d
     assert [p for _, p in blend.sources[0].prefixes] == [
         str(tmp_path / "t" / f"{n}_text_document") for n in ("p1", "p2")
     ]
+
+
+def test_blend_load_edge_cases(tmp_path):
+    """Blend.load on what hands and editors make of a blend file (from mix's mutation run)."""
+    saved = build_blend(mixture(web=3, code=1), COUNTS, counts_dir=tmp_path).save(tmp_path / "b.yaml")
+    import yaml
+
+    data = yaml.safe_load(saved.read_text())
+    no_epochs = tmp_path / "no_epochs.yaml"
+    no_epochs.write_text(yaml.safe_dump({k: v for k, v in data.items() if k != "epochs"}, sort_keys=False))
+    assert Blend.load(no_epochs).epochs == {"web": 0.0, "code": 0.0}
+    edited = tmp_path / "edited.yaml"  # weights changed by hand: `blend` wins over the stale sources
+    edited.write_text(
+        yaml.safe_dump({**data, "blend": [[0.5, p] for _, p in data["blend"]]}, sort_keys=False)
+    )
+    assert Blend.load(edited).megatron_blend()[1] == [0.5, 0.5]
+    for bad in ({"share": None}, {"share": "abc"}):  # sources the loader cannot read: `blend` alone counts
+        broken = tmp_path / "broken.yaml"
+        broken.write_text(yaml.safe_dump({**data, "sources": {"web": {**data["sources"]["web"], **bad}}}))
+        (only,) = Blend.load(broken).sources
+        assert (only.name, only.share, only.epochs) == ("blend", 1.0, 0.0)
+    hand = tmp_path / "hand.yaml"
+    hand.write_text("blend:\n  - [0, /p/a]\n  - [1.0, /p/b]\n")  # a zero weight is allowed
+    loaded = Blend.load(hand)
+    assert loaded.budget_tokens == 0 and loaded.megatron_blend() == (["/p/a", "/p/b"], [0.0, 1.0])
+    (hand_plan,) = loaded.sources
+    assert (hand_plan.share, hand_plan.epochs) == (1.0, 0.0)
+    hand.write_text("blend:\n  - [1.0, /p/a, extra]\n")
+    with pytest.raises(ConfigError, match=r"blend\[0\]"):
+        Blend.load(hand)
+
+
+def test_a_budget_override_must_be_positive():
+    counts = {"a": {"tokens": 100, "prefix": "/x/a"}}
+    mix = from_dict(MixtureConfig, {"budget_tokens": 50, "sources": {"a": {"share": 1.0}}})
+    assert build_blend(mix, counts, budget=1).budget_tokens == 1
+    for budget in (0, -5):
+        with pytest.raises(ConfigError, match="budget_tokens"):
+            build_blend(mix, counts, budget=budget)
