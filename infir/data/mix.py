@@ -205,7 +205,7 @@ def build_blend(
         parts = _source_parts(name, spec, token_counts, base)
         tokens = sum(t for t, _ in parts)
         if tokens <= 0:
-            fail(f"sources.{name}", f"source {name!r} has a share of {spec.share:g} but 0 tokens")
+            fail(f"sources.{name}", f"source {name!r} has a share of {spec.share:g} but {tokens} tokens")
         share = spec.share / total_share
         target = share * budget
         epochs = target / tokens

@@ -249,3 +249,14 @@ def test_a_budget_override_must_be_positive():
     for budget in (0, -5):
         with pytest.raises(ConfigError, match="budget_tokens"):
             build_blend(mix, counts, budget=budget)
+
+
+@pytest.mark.parametrize(
+    "entry, field", [({"tokens": "many", "prefix": "/x"}, "counts.a.tokens"), (5, "counts.a.tokens"),
+                     ({"tokens": -5, "prefix": "/x"}, "sources.a"), ({"tokens": 0, "prefix": "/x"}, "sources.a")],
+)  # fmt: skip
+def test_bad_token_counts_name_the_source(entry, field):
+    mix = from_dict(MixtureConfig, {"budget_tokens": 50, "sources": {"a": {"share": 1.0}}})
+    with pytest.raises(ConfigError) as err:
+        build_blend(mix, {"a": entry})
+    assert err.value.path == field
