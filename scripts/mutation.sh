@@ -99,9 +99,14 @@ def annotation_only(job):
     # ... or the signature's last line (`    b: int | None = None) -> T:  # comment`)
     if same and all(re.search(r"\)\s*->\s*[^#]+:\s*(#.*)?$", l[1:]) for l in changed):
         return True
-    if not any(re.match(r"^ \s*(async\s+)?def \w+\($", l) for l in lines):
-        return False
-    return same
+    # ... or a parameter line (`    name: T | None = None,`) of a wrapped signature whose `def f(` is out of
+    # the diff's context but whose `) -> T:` is in it
+    opens = any(re.match(r"^ \s*(async\s+)?def \w+\($", l) for l in lines)
+    closes = any(re.match(r"^ \s*\)\s*->.*:\s*(#.*)?$", l) for l in lines)
+    param = lambda l: re.match(r"^[-+](\s+\w+):\s*[^=]+?(\s*=\s*[^=].*)?,\s*(#.*)?$", l)
+    params = len(minus) == len(plus) > 0 and all(param(a) and param(b) and param(a).group(1, 2) == param(b).group(1, 2)
+                                                 for a, b in zip(minus, plus))
+    return (same and opens) or (closes and params)
 equivalent = [j for j in survivors if annotation_only(j)]
 live = [j for j in survivors if not annotation_only(j)]
 scored = total - len(equivalent)
