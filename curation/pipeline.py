@@ -111,9 +111,8 @@ def build_steps(cfg: PipelineConfig) -> list[tuple[str, Step]]:
             elif not spec.get(key) and not spec.get("models"):
                 spec[key] = getattr(cfg, default)
         step = build_step(spec, f"steps[{i}]")
-        if hasattr(
-            step, "bind"
-        ):  # a synthesis step: resolve its engine now, so a bad one fails before any work
+        # a synthesis step resolves its engine now, so a bad one fails before any work
+        if hasattr(step, "bind"):
             step.bind(cfg.engines, f"steps[{i}]")
         seen[step.name] = seen.get(step.name, 0) + 1
         out.append((step.name if seen[step.name] == 1 else f"{step.name}#{seen[step.name]}", step))

@@ -110,6 +110,12 @@ def _plot_losses(run: Path, out: Path, vocab: int | None) -> None:
     save(fig, out)
 
 
+def _nested(markdown: str) -> str:
+    """A funnel.md placed under one of the report's `###` headings: its `#` becomes `####`, its `##` `###`."""
+    return "\n".join("#### " + ln[2:] if ln.startswith("# ") else "#" + ln if ln.startswith("## ") else ln
+                     for ln in markdown.splitlines())  # fmt: skip
+
+
 def write_report(run: Path) -> Path:
     """report.md: curation funnels, loss curves (PNG), and the validation-NLL table."""
     run = Path(run)
@@ -118,10 +124,7 @@ def write_report(run: Path) -> Path:
     for domain in ("web", "code", "math"):
         funnel = run / "curated" / domain / "funnel.md"
         text = funnel.read_text().strip() if funnel.exists() else "(missing)"
-        # the funnel's own "# Funnel" heading sits under this report's "### domain"
-        text = "\n".join(
-            ln.replace("# ", "#### ", 1) if ln.startswith("# ") else ln for ln in text.splitlines()
-        )
+        text = _nested(text)  # the funnel's own "# Funnel" heading sits under this report's "### domain"
         lines += [f"### {domain}", "", text, ""]
         if (run / "curated" / domain / "funnel.png").exists():
             lines += [f"![{domain} funnel](curated/{domain}/funnel.png)", ""]
@@ -194,10 +197,10 @@ def _synth(run: Path) -> list[str]:
     funnel = run / "synth" / "out" / "funnel.md"
     if not funnel.exists():
         return []
-    text = "\n".join("#### " + ln[2:] if ln.startswith("# ") else "#" + ln if ln.startswith("## ") else ln
-                     for ln in funnel.read_text().strip().splitlines())  # fmt: skip
-    text = text.replace("](rewards.png)", "](synth/out/rewards.png)").replace(
-        "](funnel.png)", "](synth/out/funnel.png)"
+    text = (
+        _nested(funnel.read_text().strip())
+        .replace("](rewards.png)", "](synth/out/rewards.png)")
+        .replace("](funnel.png)", "](synth/out/funnel.png)")
     )
     return [
         "", "## Synthetic SFT data", "",

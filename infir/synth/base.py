@@ -107,7 +107,13 @@ class SynthStep(Step):
         first = str(docs[0].get("id", "")) if docs else ""
         return zlib.crc32(f"{self.name}:{first}".encode("utf-8", "surrogatepass")) % (2**31)
 
-    def engine_generate(self, prompts: Sequence[str], docs: Sequence[Doc], n: int = 1) -> list[list[str]]:
+    def ensure_engine(self):
+        """The engine, built on first use when no executor called setup() (a step run by hand)."""
         if not hasattr(self, "engine"):
             self.setup()
-        return self.engine.generate(prompts, n=n, key=self.batch_key(docs))
+        return self.engine
+
+    def ask(self, docs: Sequence[Doc], n: int = 1) -> list[list[str]]:
+        """The step's prompt template filled from each document, n completions each."""
+        prompts = [render(self.template, d) for d in docs]
+        return self.ensure_engine().generate(prompts, n=n, key=self.batch_key(docs))

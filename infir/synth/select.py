@@ -21,7 +21,7 @@ from typing import Literal
 from infir.curation.base import Doc, GlobalStep
 from infir.curation.io import write_text_atomic
 from infir.curation.registry import register_step
-from infir.synth.base import SynthStep, render
+from infir.synth.base import SynthStep
 from infir.synth.steps import first_label
 
 LEVELS = ("easy", "medium", "hard")
@@ -59,7 +59,7 @@ class Difficulty(SynthStep):
 
     def filter_batch(self, docs: Sequence[Doc]) -> list[str | None]:
         if self.config.mode == "judge":
-            outs = self.engine_generate([render(self.template, d) for d in docs], docs)
+            outs = self.ask(docs)
             decisions: list[str | None] = []
             for doc, (out,) in zip(docs, outs):
                 label = first_label(out, LEVELS)
@@ -70,11 +70,7 @@ class Difficulty(SynthStep):
         from infir.evaluation.math_answer import is_correct
 
         todo = [d for d in docs if isinstance(d.get("answer"), str) and d["answer"].strip()]
-        outs = (
-            self.engine_generate([render(self.template, d) for d in todo], todo, n=self.config.k)
-            if todo
-            else []
-        )
+        outs = self.ask(todo, n=self.config.k) if todo else []
         for doc, samples in zip(todo, outs):
             gold = doc["answer"] if "\\boxed" in doc["answer"] else f"\\boxed{{{doc['answer']}}}"
             rate = sum(is_correct(s, gold) for s in samples) / len(samples)

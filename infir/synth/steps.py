@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 
 from infir.curation.base import Doc
 from infir.curation.registry import register_step
-from infir.synth.base import EMPTY, NOT_UTF8, SynthStep, bad_generation, prompt_of, render, set_sample
+from infir.synth.base import EMPTY, NOT_UTF8, SynthStep, bad_generation, prompt_of, set_sample
 
 
 @register_step("evolve")
@@ -30,7 +30,7 @@ class Evolve(SynthStep):
         max_chars: int = field(default=8000, metadata={"ge": 1})
 
     def filter_batch(self, docs: Sequence[Doc]) -> list[str | None]:
-        outs = self.engine_generate([render(self.template, d) for d in docs], docs)
+        outs = self.ask(docs)
         decisions: list[str | None] = []
         for doc, (new,) in zip(docs, outs):
             new = new.strip()
@@ -58,7 +58,7 @@ class Answer(SynthStep):
         n: int = field(default=1, metadata={"ge": 1})
 
     def filter_batch(self, docs: Sequence[Doc]) -> list[str | None]:
-        outs = self.engine_generate([render(self.template, d) for d in docs], docs, n=self.config.n)
+        outs = self.ask(docs, n=self.config.n)
         decisions: list[str | None] = []
         for doc, samples in zip(docs, outs):
             reasons = [bad_generation(s) for s in samples]
@@ -90,14 +90,13 @@ class BestOfN(SynthStep):
         min_score: float | None = None
 
     def filter_batch(self, docs: Sequence[Doc]) -> list[str | None]:
-        if not hasattr(self, "engine"):
-            self.setup()
+        engine = self.ensure_engine()
         pairs, owner = [], []
         for i, d in enumerate(docs):
             cands = d.get("candidates") or ([d["response"]] if d.get("response") else [])
             pairs += [(prompt_of(d), c) for c in cands]
             owner += [i] * len(cands)
-        scores = self.engine.score(pairs) if pairs else []
+        scores = engine.score(pairs) if pairs else []
         per_doc: list[list[tuple[float, str]]] = [[] for _ in docs]
         for i, s, (_, c) in zip(owner, scores, pairs):
             per_doc[i].append((s, c))
@@ -138,7 +137,7 @@ class Judge(SynthStep):
         pattern: str = r"(?i)score\s*[:=]\s*(\d+(?:\.\d+)?)"
 
     def filter_batch(self, docs: Sequence[Doc]) -> list[str | None]:
-        outs = self.engine_generate([render(self.template, d) for d in docs], docs)
+        outs = self.ask(docs)
         decisions: list[str | None] = []
         for doc, (out,) in zip(docs, outs):
             m = re.findall(self.config.pattern, out)
@@ -165,7 +164,7 @@ class LabelDomain(SynthStep):
         fallback: str = ""
 
     def filter_batch(self, docs: Sequence[Doc]) -> list[str | None]:
-        outs = self.engine_generate([render(self.template, d) for d in docs], docs)
+        outs = self.ask(docs)
         decisions: list[str | None] = []
         for doc, (out,) in zip(docs, outs):
             label = first_label(out, self.config.labels) or self.config.fallback
