@@ -94,7 +94,7 @@ def _normalise(rec: Any, source: str, text_field: str, id_field: str, fallback_i
         return f"field {text_field!r} missing or not a string"
     if text_field != "text":
         doc["text"] = doc.pop(text_field)
-    if "id" not in doc or id_field != "id":
+    if doc.get("id") is None or id_field != "id":  # a null id is no id: it would collide as "None"
         doc["id"] = str(rec.get(id_field) if rec.get(id_field) is not None else fallback_id)
     return doc
 
