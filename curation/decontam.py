@@ -96,8 +96,8 @@ def save_index(
 
 def short_item_keys(texts: Sequence[str], ngram: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Items shorter than `ngram` tokens have no n-gram, so none could ever match: each is indexed by its
-    whole token run instead (a k-gram, k = its length), if it holds MIN_WORDS informative tokens (a
-    three-word answer like "the answer is" is no evidence; "sum of squares of the first n" is).
+    whole token run instead (a k-gram, k = its length), if it holds MIN_WORDS informative tokens (2+
+    bytes, not all digits: `x = 1 + y` is no evidence; "sum of squares of the first n" is).
     Returns (hash, item, k) arrays; a document then matches when it contains that exact token run."""
     h, doc, length, digit = batch_words(list(texts), digits=True)
     counts = np.bincount(doc, minlength=len(texts))

@@ -53,34 +53,44 @@ T="env PYTHONPATH=$SHIM PYTEST_DISABLE_PLUGIN_AUTOLOAD=1 $ROOT/.venv/bin/python 
 # name | module | the tests that guard it
 MODULES="
 math_answer|infir/evaluation/math_answer.py|$T tests/evaluation/test_shipped.py tests/evaluation/test_math_answer_edges.py
-choice|infir/evaluation/choice.py|$T tests/evaluation/test_eval.py -k choice
-codeexec|infir/evaluation/codeexec.py|$T tests/evaluation/test_sandbox.py tests/evaluation/test_mbpp_plus.py
-filters_web|curation/filters/web.py|$T tests/curation_steps
-filters_textstats|curation/filters/textstats.py|$T tests/curation_steps
-dedup_minhash|curation/dedup/minhash.py|$T tests/curation_dedup
+choice|infir/evaluation/choice.py|$T tests/evaluation/test_choice_scoring.py
+codeexec|infir/evaluation/codeexec.py|$T tests/evaluation/test_codeexec.py
+filters_web|curation/filters/web.py|$T tests/curation_steps/test_web_differential.py tests/curation_steps/test_web_config.py
+filters_textstats|curation/filters/textstats.py|$T tests/curation_steps/test_textstats_rules.py
+dedup_minhash|curation/dedup/minhash.py|$T tests/curation_dedup/test_minhash_rules.py tests/curation_dedup/test_dedup.py
 dedup_exact|curation/dedup/exact.py|$T tests/curation_dedup/test_exact_dedup.py tests/curation_dedup/test_dedup.py
-decontam|curation/decontam.py|$T tests/curation_dedup/test_decontam.py
+decontam|curation/decontam.py|$T tests/curation_dedup/test_decontam_rules.py
 io|curation/io.py|$T tests/curation_runner/test_io.py
 pipeline|curation/pipeline.py|$T tests/curation_runner/test_pipeline.py
 mix|infir/data/mix.py|$T tests/data/test_mix.py -k 'not pattern_of_parts'
 sft_data|recipes/sft_data.py|$T tests/recipes/test_sft_data.py
 schedule|recipes/schedule.py|$T tests/recipes/test_schedule.py
-render|launcher/sbatch.py|$T tests/launcher/test_render.py tests/launcher/test_layout.py
+render|launcher/sbatch.py|$T tests/launcher/test_render_cases.py tests/launcher/test_render.py -k 'not nemo_run'
 layout|launcher/layout.py|$T tests/launcher/test_layout.py
 config|infir/config/strict.py|$T tests/config
 "
-echo "module            killed/total  score (annotation-only mutants left out; survivors in mutation/<name>.survivors.txt)"
+echo "module            killed/scored score"
 echo "$MODULES" | while IFS='|' read -r name module cmd; do
   [ -z "$name" ] && continue
   if [ $# -gt 0 ] && ! printf '%s\n' "$@" | grep -qx "$name"; then continue; fi
   cfg="$ROOT/mutation/$name.toml"; db="$ROOT/mutation/$name.sqlite"
-  printf '[cosmic-ray]\nmodule-path = "%s"\ntimeout = 300.0\nexcluded-modules = []\ntest-command = "%s"\n\n[cosmic-ray.distributor]\nname = "local"\n' \
+  printf '[cosmic-ray]\nmodule-path = "%s"\ntimeout = 90.0\nexcluded-modules = []\ntest-command = "%s"\n\n[cosmic-ray.distributor]\nname = "local"\n' \
     "$module" "$cmd" > "$cfg"
+  # a session holds mutation positions in the module as it was at init: a changed module starts a new one
+  sum=$(sha256sum "$module" | cut -d' ' -f1)
+  if [ -f "$db" ] && [ "$(cat "$db.sha256" 2>/dev/null)" != "$sum" ]; then
+    echo "mutation: $name: $module changed since its session began; starting a new one" >&2; rm -f "$db"
+  fi
   # init into a temporary file: an interrupted init must not leave an empty session that scores 0/0
-  [ -f "$db" ] || (cd "$WT" && rm -f "$db.init" && "$ROOT/$TOOL/bin/cosmic-ray" init "$cfg" "$db.init" && mv "$db.init" "$db")
+  if [ ! -f "$db" ]; then
+    (cd "$WT" && rm -f "$db.init" && "$ROOT/$TOOL/bin/cosmic-ray" init "$cfg" "$db.init" && mv "$db.init" "$db")
+    echo "$sum" > "$db.sha256"
+  fi
   if [ -n "${RETEST:-}" ]; then  # after writing tests for survivors: run only the survivors again
     "$PY" -c 'import sqlite3, sys; c = sqlite3.connect(sys.argv[1]); c.execute("delete from work_results where test_outcome = ?", ("SURVIVED",)); c.commit()' "$db"
   fi
+  # mutants of annotations Python never evaluates cannot be caught: skipped, not run (mutation_report.py)
+  .venv/bin/python scripts/mutation_report.py skip "$name" "$db" "$WT/$module"
   # the tests must pass on the unmutated copy first: a command that fails by itself (a missing test file, a
   # broken fixture) would "kill" every mutant
   if ! (cd "$WT" && HF_HUB_OFFLINE=1 bash -c "$cmd" > "$ROOT/mutation/$name.baseline.log" 2>&1); then
@@ -89,74 +99,5 @@ echo "$MODULES" | while IFS='|' read -r name module cmd; do
   (cd "$WT" && HF_HUB_OFFLINE=1 "$ROOT/$TOOL/bin/cosmic-ray" exec "$cfg" "$db")
   cp "$module" "$WT/$module"  # cosmic-ray restores each file; this makes sure of it after an interrupt
   "$TOOL/bin/cr-report" --show-diff "$db" > "mutation/$name.txt"
-  # a survivor that only rewrites a `def` line's annotations is equivalent: with `from __future__ import
-  # annotations` they are never evaluated, so no test can tell (`str | None` -> `str + None`)
-  .venv/bin/python - "$name" "mutation/$name.txt" "$WT/$module" <<'PY'
-import ast, re, sys
-name, path, module = sys.argv[1:4]
-# (line, first column, last column) of every annotation Python never evaluates: a local variable's, and with
-# `from __future__ import annotations` a function's parameters' and return's. A class body's annotations
-# stay in the score (the strict config reads dataclass fields' types).
-TREE = ast.parse(open(module).read())
-FUTURE = any(isinstance(n, ast.ImportFrom) and n.module == "__future__" and any(a.name == "annotations" for a in n.names)
-             for n in TREE.body)
-SPANS = []
-for fn in ast.walk(TREE):
-    if isinstance(fn, (ast.FunctionDef, ast.AsyncFunctionDef)):
-        nodes = [n.annotation for n in ast.walk(fn) if isinstance(n, ast.AnnAssign)]
-        if FUTURE:
-            a = fn.args
-            nodes += [x.annotation for x in a.posonlyargs + a.args + a.kwonlyargs + [a.vararg, a.kwarg] if x and x.annotation]
-            nodes += [fn.returns] if fn.returns else []
-        SPANS += [(n.lineno, n.col_offset, n.end_col_offset) for n in nodes if n.lineno == n.end_lineno]
-
-
-def inside_annotation(job, minus, plus):
-    """The one changed line's difference lies inside an annotation span of that line."""
-    hunk = re.search(r"^@@ -(\d+),", job, flags=re.M)
-    if not hunk or len(minus) != 1 or len(plus) != 1:
-        return False
-    lines = job.splitlines()
-    body = lines[next(i for i, l in enumerate(lines) if l.startswith("@@")) + 1 :]
-    lineno = int(hunk.group(1)) + [l for l in body if not l.startswith("+")].index(minus[0])
-    a, b = minus[0][1:], plus[0][1:]
-    pre = next((k for k, (x, y) in enumerate(zip(a, b)) if x != y), min(len(a), len(b)))
-    suf = next((k for k, (x, y) in enumerate(zip(a[::-1], b[::-1])) if x != y), min(len(a), len(b)))
-    start, end = pre, len(a) - suf  # the changed columns of the original line (by characters, ASCII code)
-    return any(line == lineno and c0 <= start and min(end, len(a)) <= c1 for line, c0, c1 in SPANS)
-jobs = re.split(r"^\[job-id\] ", open(path).read(), flags=re.M)[1:]
-jobs = [j for j in jobs if "TestOutcome." in j]  # run ones only (an interrupted session has pending jobs)
-total = len(jobs)
-survivors = [j for j in jobs if "TestOutcome.SURVIVED" in j]
-def annotation_only(job):
-    lines = job.splitlines()
-    changed = [l for l in lines if l[:1] in "+-" and not l.startswith(("+++", "---"))]
-    if changed and all(re.match(r"^[-+]\s*(async\s+)?def \w+\(.*\)\s*->", l) for l in changed):
-        return True
-    # a wrapped signature (`def f(` ... `) -> T:`): the parameter lines differ only in their annotations
-    strip = lambda l: re.sub(r"(\w+):\s*[^=,()]+", r"\1:", l[1:])
-    minus, plus = [l for l in changed if l[0] == "-"], [l for l in changed if l[0] == "+"]
-    same = len(minus) == len(plus) > 0 and all(strip(a) == strip(b) for a, b in zip(minus, plus))
-    # ... or the signature's last line (`    b: int | None = None) -> T:  # comment`)
-    if same and all(re.search(r"\)\s*->\s*[^#]+:\s*(#.*)?$", l[1:]) for l in changed):
-        return True
-    # ... or a parameter line (`    name: T | None = None,`) of a wrapped signature whose `def f(` is out of
-    # the diff's context but whose `) -> T:` is in it
-    opens = any(re.match(r"^ \s*(async\s+)?def \w+\($", l) for l in lines)
-    closes = any(re.match(r"^ \s*\)\s*->.*:\s*(#.*)?$", l) for l in lines)
-    param = lambda l: re.match(r"^[-+](\s+\w+):\s*[^=]+?(\s*=\s*[^=].*)?,\s*(#.*)?$", l)
-    params = len(minus) == len(plus) > 0 and all(param(a) and param(b) and param(a).group(1, 2) == param(b).group(1, 2)
-                                                 for a, b in zip(minus, plus))
-    if (same and opens) or (closes and params):
-        return True
-    # ... or any one-line change inside an annotation Python never evaluates (see SPANS)
-    return inside_annotation(job, minus, plus)
-equivalent = [j for j in survivors if annotation_only(j)]
-live = [j for j in survivors if not annotation_only(j)]
-scored = total - len(equivalent)
-killed = scored - len(live)
-with open(path.replace(".txt", ".survivors.txt"), "w") as fh:
-    fh.write("\n".join(live))
-print(f"{name:<17} {killed:>6}/{scored:<6} {100 * killed / max(scored, 1):5.1f}%   ({len(equivalent)} annotation-only mutants left out)")
-PY
+  .venv/bin/python scripts/mutation_report.py report "$name" "$db" "$WT/$module"
 done

@@ -208,10 +208,9 @@ class MinHashDedup(RemovalListStep):
             return pairs, pairs[self._verify(store, order, pairs)]
 
         parts = dict(fan_out(group, c.num_partitions, self.fanout))
-        candidates = [parts[p][0] for p in range(c.num_partitions)]
-        pairs = np.unique(np.concatenate(candidates), axis=0) if candidates else np.empty((0, 2), np.uint64)
-        found = [parts[p][1] for p in range(c.num_partitions)]
-        verified = np.unique(np.concatenate(found), axis=0) if found else np.empty((0, 2), np.uint64)
+        # num_partitions >= 1, so there is always one array to concatenate (an empty one is (0, 2))
+        pairs = np.unique(np.concatenate([parts[p][0] for p in range(c.num_partitions)]), axis=0)
+        verified = np.unique(np.concatenate([parts[p][1] for p in range(c.num_partitions)]), axis=0)
         removed = self._clusters(store, order, verified)
         write_removed(self._workdir / "removed.json", removed)
         self.summary = {

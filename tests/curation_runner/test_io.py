@@ -59,6 +59,13 @@ def test_files_keep_the_order_given_and_any_file_is_taken(tmp_path):
     assert [(s.name, s.path.name) for s in shards] == [("z", "z.jsonl"), ("a", "a.txt")]
 
 
+def test_a_shard_is_an_immutable_value(tmp_path):
+    shard = Shard("a", tmp_path / "a.jsonl")
+    assert {shard: 1}[Shard("a", tmp_path / "a.jsonl")] == 1  # hashable: a key for per-shard state
+    with pytest.raises(AttributeError):
+        shard.name = "b"  # type: ignore[misc]
+
+
 def test_missing_inputs_and_empty_folders_fail_naming_them(tmp_path):
     with pytest.raises(FileNotFoundError, match="nope.jsonl does not exist"):
         find_shards([tmp_path / "nope.jsonl"])

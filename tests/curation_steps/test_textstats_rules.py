@@ -1,0 +1,148 @@
+"""textstats' pieces one by one against their oracles, sized to run in seconds (test_textstats_oracle.py runs
+the same comparisons on 500 real documents): words against plain spaCy, the duplicate counters against
+datatrove's own functions, sentences against datatrove's split, the trie regex, overlapping risk spans,
+the chunk cache's bound and the per-document cache."""
+
+from __future__ import annotations
+
+import random
+import re
+
+import pytest
+
+from infir.curation.filters import textstats
+from infir.curation.filters.textstats import TextStats, all_dup_chars, count_sentences, dups, split_words
+
+from .realtext import web_docs
+
+spacy = pytest.importorskip("spacy")
+gopher = pytest.importorskip("datatrove.pipeline.filters.gopher_repetition_filter")
+
+
+@pytest.fixture(scope="module")
+def reference():
+    return spacy.blank("en")
+
+
+def spacy_words(ref, text: str) -> list[str]:
+    with ref.memory_zone():
+        return [s for s in (t.text.strip() for t in ref.tokenizer(text)) if s]
+
+
+UGLY = [
+    "Dont go.  Dr. Who's there?! It's 3.5% of $1,000 -- U.S. a.m. :-) ''quoted'' ``x''",
+    "e.g. i.e. etc. vs. Mr. Mrs. can't won't y'all 'Tis gonna  \t\n\n  ok...",
+    "''  x  :-)  ''  (  ) :- ) : - )  \u2009 ¿Qué? naïve café — “quotes” «guillemets»",
+    "",
+    "   \n\t ",
+    "word",
+    "a.b.c. 10km 5pm 6:30pm https://example.com/path?q=1 user@example.com #tag @name",
+]
+
+
+def test_trie_regex_matches_exactly_its_words():
+    words = {"a", "ab", "abc", "b.", "x y", "''"}
+    pattern = re.compile(textstats._trie_regex(words))
+    for w in words:
+        assert pattern.fullmatch(w), w
+    for w in ("", "abcd", "b", "ba", "x", "xy", "'"):
+        assert not pattern.fullmatch(w), w
+    assert textstats._trie_regex(set()) == ""
+
+
+def test_risk_spans_include_matches_inside_others():
+    pattern = re.compile("aba|b")
+    assert list(textstats._risk_spans(pattern, "xabax")) == [(1, 4), (2, 3)]
+    assert list(textstats._risk_spans(pattern, "bb")) == [(0, 1), (1, 2)]
+    assert list(textstats._risk_spans(pattern, "none")) == []
+
+
+def test_the_plain_word_bypass_serves_plain_words_only():
+    assert textstats._plain_tokens("hello") == ("hello",)
+    assert textstats._plain_tokens("hello,") == ("hello", ",")
+    assert textstats._plain_tokens("Hello!") == ("Hello", "!")
+    for chunk in ("HELLO", "hello!!", "it's", "Dont", "Dr.", "a1", "", "x.y"):
+        assert textstats._plain_tokens(chunk) is None, chunk
+
+
+def test_text_stats_tokenize_once():
+    stats = TextStats("one two, three")
+    assert stats.words == ["one", "two", ",", "three"]
+    assert stats.words is stats.words
+    assert stats.text == "one two, three"
+
+
+def test_the_chunk_cache_is_bounded(monkeypatch, reference):
+    textstats.clear_caches()
+    split_words("one two three")
+    assert set(textstats._CHUNK_CACHE) == {"one", "two", "three"}
+    monkeypatch.setattr(textstats, "CACHE_LIMIT", 4)
+    assert split_words("four five") == ["four", "five"]  # 3 + 2 > 4: cleared first, then filled
+    assert set(textstats._CHUNK_CACHE) == {"four", "five"}
+    assert split_words("six") == ["six"]  # 2 + 1 <= 4: kept
+    assert set(textstats._CHUNK_CACHE) == {"four", "five", "six"}
+    textstats.clear_caches()
+    assert textstats._CHUNK_CACHE == {}
+
+
+def test_the_duplicate_count_stops_once_past_the_fraction():
+    words = ["ab"] * 20  # every 2-gram after the first repeats
+    joined, offsets = "".join(words), list(range(0, 41, 2))
+    full = all_dup_chars(joined, offsets, 2, 40, 1.0)
+    assert full == gopher.find_all_duplicate(words, 2) == 36
+    early = all_dup_chars(joined, offsets, 2, 40, 0.1)  # stops at the first count above 4 chars
+    assert early == 8 and early / 40 > 0.1
+    assert all_dup_chars(joined, offsets, 2, 40, 0.2) == 12  # 8 / 40 is not above 0.2, 12 / 40 is
+    assert dups(["a", "bb", "a", "bb", "a", "c"]) == (3, 4)
+
+
+def test_duplicate_counters_equal_datatroves(reference):
+    texts = [d["text"] for d in web_docs(20)] + ["a b a b a b a b c", "x x x x x x", "one"]
+    for text in texts:
+        words = split_words(text)
+        lines = text.split("\n")
+        assert dups(lines) == gopher.find_duplicates(lines)
+        joined = "".join(words)
+        offsets = [0]
+        for w in words:
+            offsets.append(offsets[-1] + len(w))
+        for n in (2, 3, 5, 10):
+            # frac 1.0: never stops early, so the full count
+            assert all_dup_chars(joined, offsets, n, max(len(text), 1), 1.0) == gopher.find_all_duplicate(
+                words, n
+            )
+
+
+def test_sentences_equal_datatroves():
+    from datatrove.utils.text import split_into_sentences
+
+    lines = [line for d in web_docs(10) for line in d["text"].splitlines()[:8]]
+    lines += ["Hello world.  ", "Hi!  There.  ", "One. \n", "   ", "", "A b.  C d.   ", "Wait... what?!  Yes.",
+              "No end", "Dr. Who. Yes", "!!", "x . . y"]  # fmt: skip
+    for line in lines:
+        assert count_sentences(line) == len(split_into_sentences(line, "en")), repr(line)
+
+
+def test_special_case_windows_on_random_dense_text(reference):
+    plain = spacy.blank("en").tokenizer
+    plain.rules = {}
+    multi = [r for r in reference.tokenizer.rules if len(plain(r)) > 1]
+    pieces = multi + [t.text for r in multi for t in plain(r)] + ["item.", "m.", "x", "Dont", "a.m."]
+    rng = random.Random(1)
+    textstats.clear_caches()
+    windows = 0
+    for _ in range(500):
+        parts = [rng.choice(pieces) for _ in range(rng.randint(2, 10))]
+        text = "".join(p + rng.choice([" ", " ", " ", "", "\n"]) for p in parts)
+        windows += bool(textstats._special_windows(text))
+        assert split_words(text) == spacy_words(reference, text), repr(text)
+    assert windows > 30
+
+
+def test_words_equal_spacys_on_ugly_and_real_text(reference):
+    textstats.clear_caches()
+    for text in UGLY + [d["text"] for d in web_docs(12)]:
+        assert split_words(text) == spacy_words(reference, text), repr(text[:80])
+    # again from the warm cache (every chunk seen): the same words
+    for text in UGLY:
+        assert split_words(text) == spacy_words(reference, text)
