@@ -70,9 +70,14 @@ layout|launcher/layout.py|$T tests/launcher/test_layout.py
 config|infir/config/strict.py|$T tests/config
 "
 echo "module            killed/scored score"
-echo "$MODULES" | while IFS='|' read -r name module cmd; do
+# the named modules in the order given (fast ones first, say), else all of them in the list's order
+for name in "$@"; do
+  printf '%s\n' "$MODULES" | grep -q "^$name|" || { echo "mutation: no module named $name" >&2; exit 2; }
+done
+if [ $# -gt 0 ]; then SELECTED=$(for name in "$@"; do printf '%s\n' "$MODULES" | grep "^$name|"; done)
+else SELECTED=$MODULES; fi
+echo "$SELECTED" | while IFS='|' read -r name module cmd; do
   [ -z "$name" ] && continue
-  if [ $# -gt 0 ] && ! printf '%s\n' "$@" | grep -qx "$name"; then continue; fi
   cfg="$ROOT/mutation/$name.toml"; db="$ROOT/mutation/$name.sqlite"
   printf '[cosmic-ray]\nmodule-path = "%s"\ntimeout = 90.0\nexcluded-modules = []\ntest-command = "%s"\n\n[cosmic-ray.distributor]\nname = "local"\n' \
     "$module" "$cmd" > "$cfg"

@@ -6,11 +6,14 @@ test_resume.py run the same code on real text and through kills."""
 from __future__ import annotations
 
 import json
+import os
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
 from infir.config import ConfigError
+from infir.curation.base import GlobalStep, Step
 from infir.curation.pipeline import (
     Layout,
     PipelineConfig,
@@ -20,8 +23,39 @@ from infir.curation.pipeline import (
     run_pipeline,
     split_phases,
 )
+from infir.curation.registry import register_step
 
-from .helpers import MinWords  # noqa: F401 (registers test_min_words)
+from .helpers import MinWords  # noqa: F401 (registers test_min_words and test_slow)
+
+
+@register_step("test_fit_spy")
+class FitSpy(GlobalStep):
+    """A global step that keeps nothing from its fit but a record of what it saw: {label: {shard: [ids]}}."""
+
+    seen: dict[str, dict[str, list[str]]] = {}
+
+    @dataclass
+    class Config:
+        label: str = "spy"
+
+    def fit(self, shards, workdir):
+        FitSpy.seen[self.config.label] = {name: [d["id"] for d in open_()] for name, open_ in shards.items()}
+
+    def filter(self, doc):
+        return None
+
+
+@register_step("test_pid")
+class Pid(Step):
+    """Stamps each document with the process that ran the step."""
+
+    @dataclass
+    class Config:
+        pass
+
+    def filter(self, doc):
+        doc["_pid"] = os.getpid()
+        return None
 
 
 def jsonl(path: Path, docs: list[dict]) -> Path:
@@ -74,6 +108,13 @@ def test_path_fields_come_from_the_pipeline_when_a_step_leaves_them_empty():
         build_steps(PipelineConfig(steps=[{"type": "decontaminate"}]))
 
 
+def test_recall_models_come_from_yaml_typed_specs():
+    # a step type read from a file is equal to "recall", not the same object
+    cfg = PipelineConfig(recall_models={"code": "/c.bin"}, steps=[{"type": "".join(["re", "call"])}])
+    ((_, step),) = build_steps(cfg)
+    assert (step.config.model, step.config.models) == ("", {"code": "/c.bin"})
+
+
 def test_a_dry_run_names_the_paths_nothing_sets(tmp_path):
     yaml = tmp_path / "p.yaml"
     yaml.write_text(
@@ -92,10 +133,25 @@ def test_a_dry_run_names_the_paths_nothing_sets(tmp_path):
         "engines.gen.model"
     ]
     assert missing_paths(yaml, ["recall_model=/r.bin", "engines.gen.model=/g"]) == ["decontam_index"]
+    # per-domain recall models set recall steps only: the index is still missing
+    assert missing_paths(yaml, ["recall_models.math=/m.bin"]) == ["engines.gen.model", "decontam_index"]
     yaml.write_text(
         "steps:\n  - {type: recall, models: {math: /m.bin}}\n  - {type: decontaminate, index: /i}\n"
     )
     assert missing_paths(yaml) == []
+
+
+def test_settings_bounds_and_engines_are_checked():
+    cfg = PipelineConfig()
+    assert (cfg.batch_size, cfg.num_cpus, cfg.workers, cfg.executor) == (1000, 2, 1, "local")
+    for name in ("batch_size", "num_cpus", "workers"):
+        assert getattr(load_config(cfg, [f"{name}=1"]), name) == 1
+        with pytest.raises(ConfigError, match=name):
+            load_config(cfg, [f"{name}=0"])
+    with pytest.raises(ConfigError, match=r"engines\.gen\.bogus"):
+        load_config(cfg, ["engines.gen.backend=scripted", "engines.gen.bogus=1"])
+    filled = load_config(cfg, ["engines.gen.backend=scripted"])
+    assert filled.engines["gen"]["backend"] == "scripted" and "temperature" in filled.engines["gen"]
 
 
 def test_load_config_from_instances_files_and_overrides(tmp_path):
@@ -158,7 +214,8 @@ def test_a_run_writes_each_phase_then_the_output_and_its_funnel(tmp_path, capsys
     assert [r["id"] for r in lines(out / "rejects" / "a.jsonl")] == ["a2"]
     for phase in (0, 1):
         for shard in ("a", "b"):
-            assert (out / "_state" / f"phase{phase}" / "done" / f"{shard}.json").is_file()
+            marker = (out / "_state" / f"phase{phase}" / "done" / f"{shard}.json").read_text()
+            assert marker == json.dumps(json.loads(marker), sort_keys=True)  # written the same way every time
     assert [d["id"] for d in lines(out / "_state" / "phase0" / "kept" / "b.jsonl")] == ["b1"]
     funnel = {s["step"]: s for s in json.loads((out / "funnel.json").read_text())["steps"]}
     assert list(funnel) == ["read", "test_min_words", "exact_dedup", "test_min_words#2"]
@@ -169,6 +226,20 @@ def test_a_run_writes_each_phase_then_the_output_and_its_funnel(tmp_path, capsys
     assert report.docs_out == 2 and 0 <= report.seconds < 60
     saved = (out / "config.yaml").read_text()
     assert "name: t" in saved and "num_partitions: 2" in saved
+
+
+def test_the_run_time_is_measured_from_the_start(tmp_path, monkeypatch):
+    from types import SimpleNamespace
+
+    from infir.curation import pipeline
+
+    clock = iter([500.0, 503.5])
+    monkeypatch.setattr(pipeline, "time", SimpleNamespace(perf_counter=lambda: next(clock)))
+    report = run_pipeline(
+        PipelineConfig(), jsonl(tmp_path / "in" / "a.jsonl", DOCS_A), tmp_path / "o" / "deep", quiet=True
+    )
+    assert report.seconds == 3.5
+    assert json.loads((tmp_path / "o" / "deep" / "funnel.json").read_text())["seconds"] == 3.5
 
 
 def test_a_rerun_reads_nothing_and_prints_the_same_table(tmp_path, capsys):
@@ -196,6 +267,9 @@ def test_resume_refuses_a_different_config_but_not_a_different_executor(tmp_path
     with pytest.raises(ConfigError, match="different config") as err:
         run_pipeline(PipelineConfig(name="t", steps=STEPS[:1]), src, out, quiet=True)
     assert err.value.path == str(out / "config.yaml")
+    for other in ("s", "u"):  # a saved config text that sorts after the new one, and before it
+        with pytest.raises(ConfigError, match="different config"):
+            run_pipeline(PipelineConfig(name=other, steps=STEPS), src, out, quiet=True)
     # without its _state folder the old config.yaml is no run to resume: it is replaced
     (out / "config.yaml").write_text("something else\n")
     fresh = tmp_path / "fresh"
@@ -222,3 +296,37 @@ def test_labelled_sources_set_the_global_steps_order(tmp_path):
 def test_a_step_spec_that_is_not_a_mapping_is_refused():
     with pytest.raises(ConfigError, match=r"steps\[0\]"):
         build_steps(PipelineConfig(steps=["test_min_words"]))  # type: ignore[list-item]
+
+
+def test_each_global_fit_sees_what_the_phase_before_kept(tmp_path):
+    src = tmp_path / "in"
+    jsonl(src / "a.jsonl", [{"id": f"a{i}", "text": "w " * i} for i in range(1, 10)])
+    steps = [
+        {"type": "test_min_words", "min_words": 2},
+        {"type": "test_fit_spy", "label": "one"},
+        {"type": "test_min_words", "min_words": 4},
+        {"type": "test_fit_spy", "label": "two"},
+        {"type": "test_slow", "sleep_s": 0},  # drops ids ending in 7
+        {"type": "test_fit_spy", "label": "three"},
+        {"type": "test_min_words", "min_words": 5},
+    ]
+    FitSpy.seen.clear()
+    run_pipeline(PipelineConfig(steps=steps), src, tmp_path / "out", quiet=True)
+    assert FitSpy.seen == {
+        "one": {"a": [f"a{i}" for i in range(2, 10)]},
+        "two": {"a": [f"a{i}" for i in range(4, 10)]},
+        "three": {"a": ["a4", "a5", "a6", "a8", "a9"]},
+    }
+    # the last phase reads what the one before kept (a7 stays out)
+    assert [d["id"] for d in lines(tmp_path / "out" / "kept" / "a.jsonl")] == ["a5", "a6", "a8", "a9"]
+
+
+@pytest.mark.parametrize("workers, shards, in_process", [(1, 2, True), (2, 1, True), (2, 2, False)])
+def test_worker_processes_run_only_for_several_shards_and_workers(tmp_path, workers, shards, in_process):
+    src = tmp_path / "in"
+    for i in range(shards):
+        jsonl(src / f"s{i}.jsonl", [{"id": f"s{i}", "text": "x"}])
+    out = tmp_path / "out"
+    run_pipeline(PipelineConfig(steps=[{"type": "test_pid"}], workers=workers), src, out, quiet=True)
+    pids = {d["_pid"] for f in sorted((out / "kept").glob("*.jsonl")) for d in lines(f)}
+    assert (pids == {os.getpid()}) is in_process, pids

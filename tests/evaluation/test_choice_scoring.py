@@ -45,6 +45,8 @@ def test_items_parse(rec, expected):
         ({"question": "q", "choices": ["a", "b"], "answer": -1}, ValueError, "'answer'"),
         ({"question": "q", "choices": ["a", "b"], "answer": "C"}, ValueError, "'answer'"),
         ({"question": "q", "choices": ["a", "b"], "answer": "AB"}, ValueError, "'answer'"),
+        ({"question": "q", "choices": ["a", "b"], "answer": " "}, ValueError, "'answer'"),
+        ({"question": "q", "choices": ["a", "b"], "answer": ""}, ValueError, "'answer'"),
         ({"question": "q", "choices": ["a", "b"], "answer": "1"}, ValueError, "'answer'"),
         ({"question": "q", "choices": ["a", "b"], "answer": True}, ValueError, "'answer'"),
         ({"question": "q", "choices": ["a", "b"], "answer": 1.0}, ValueError, "'answer'"),
@@ -137,6 +139,11 @@ def test_the_template_builds_each_prompt(tmp_path, scorer):
 
 def test_mean_scores_with_the_default_template(tmp_path, scorer):
     scorer(TABLE)
+    # "mean" as a config file gives it (an equal string, not the same object); likewise "sum"
+    assert (
+        evaluate_choice("/m", mc_file(tmp_path, ITEMS), score="".join(["s", "um"]))["per_item"][0]["pred"]
+        == 0
+    )
     res = evaluate_choice("/m", mc_file(tmp_path, ITEMS), score="mean", max_items=1)
     assert res["items"] == 1
     assert res["per_item"][0]["scores"] == [-1.0, -0.75] and res["per_item"][0]["pred"] == 1
@@ -164,6 +171,26 @@ def test_a_certain_wrong_model_has_a_finite_choice_nll(tmp_path, scorer):
     res = evaluate_choice("/m", mc_file(tmp_path, ITEMS[:1]))
     assert res["per_item"][0]["p_gold"] == 0.0
     assert res["choice_nll"] == pytest.approx(-math.log(1e-300))
+    assert res["answer_nll_per_token"] == 1e6 and res["answer_tokens"] == 1
+
+
+def test_a_prediction_past_the_gold_index_is_wrong(tmp_path, scorer):
+    scorer({(P1, " x"): (-5.0, 1, False), (P1, " yy"): (-1.0, 1, True)})
+    res = evaluate_choice("/m", mc_file(tmp_path, [{**ITEMS[0], "answer": 0}]))
+    assert (res["per_item"][0]["pred"], res["per_item"][0]["gold"], res["accuracy"]) == (1, 0, 0.0)
+
+
+def test_a_loaded_model_is_used_as_it_is(tmp_path, scorer):
+    from infir.evaluation.model import LoadedLM
+
+    lm = LoadedLM(model=None, tokenizer=None, device=None, max_len=0)
+    fake = scorer(TABLE)
+    evaluate_choice(lm, mc_file(tmp_path, ITEMS))
+    path = tmp_path / "qa.jsonl"
+    path.write_text(json.dumps({"question": "one", "answer": "x"}) + "\n")
+    fake.table[(P1, " x")] = (-1.0, 1, True)
+    evaluate_answer_nll(lm, path)
+    assert [call[0] for call in fake.calls] == [lm, lm]
 
 
 def test_answer_nll_is_token_weighted_with_greedy_match(tmp_path, scorer):
@@ -194,6 +221,7 @@ def test_answer_nll_default_fields_and_errors(tmp_path, scorer):
     path = tmp_path / "gsm.jsonl"
     path.write_text(json.dumps({"question": "q?", "answer": "42"}) + "\n")
     assert evaluate_answer_nll("/m", path)["answer_nll_per_token"] == 0.5
+    assert fake.calls[0][2] == 8  # the default batch size
     path.write_text(
         json.dumps({"question": "q?", "answer": "42"}) + "\n" + json.dumps({"answer": "1"}) + "\n"
     )

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import replace
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
@@ -148,3 +149,57 @@ def test_score_samples_writes_every_result_in_file_order(tmp_path, problems):
     assert "pass@5" not in res
     assert np.isclose(res["pass@1"], 0.75)
     assert score_samples(samples_file(tmp_path, rows[4:5]), problems, limits=limits)["pass@1"] == 1.0
+
+
+def test_the_progress_line_reports_programs_per_second(capsys, monkeypatch):
+    clock = iter([10.0, 12.5])
+    monkeypatch.setattr(codeexec, "time", SimpleNamespace(perf_counter=lambda: next(clock)))
+    execute([(f"t{i}", "pass\n") for i in range(5)], FAST, workers=1)
+    assert "[sandbox] 5 programs, 1 workers, 2.0 programs/s, isolation=" in capsys.readouterr().out
+
+
+def test_default_limits_and_pass_at_k(problems, monkeypatch, tmp_path):
+    seen = []
+
+    def spy(jobs, limits, workers):
+        seen.append(limits)
+        return [codeexec.ExecResult(t, "passed", 0.0) for t, _ in jobs]
+
+    monkeypatch.setattr(codeexec, "execute", spy)
+    check_completions(problems, {"HumanEval/0": "    return True\n"})
+    assert (seen[0].timeout_s, seen[0].memory_mb) == (10.0, 1024)
+    # ten samples of one task: pass@1 and pass@10 (the default ks), not pass@100
+    rows = [{"task_id": "HumanEval/0", "completion": "    return True\n"}] * 10
+    res = score_samples(samples_file(tmp_path, rows), problems)
+    assert res["pass@1"] == res["pass@10"] == 1.0 and "pass@100" not in res
+
+
+def test_humaneval_with_a_model_generates_then_executes(problems, monkeypatch, capsys):
+    from infir.evaluation import model
+
+    ids = ["HumanEval/0", "HumanEval/1"]
+    calls, limits = [], []
+    lm = model.LoadedLM(model=None, tokenizer=None, device=None, max_len=0)
+
+    def generate(lm_, prompts, max_new_tokens, stop):
+        calls.append((lm_, prompts, max_new_tokens, list(stop)))
+        return [problems[ids[0]]["canonical_solution"], "    return 0.0\n"]
+
+    real = codeexec.execute
+    monkeypatch.setattr(model, "generate", generate)
+    monkeypatch.setattr(model, "load_lm", lambda path: lm if path == "/m" else None)
+    monkeypatch.setattr(codeexec, "execute", lambda jobs, lim, w: limits.append(lim) or real(jobs, FAST, 2))
+    clock = iter([1.0, 4.25] + [9.0] * 10)  # generation start and end, then the executions
+    monkeypatch.setattr(codeexec, "time", SimpleNamespace(perf_counter=lambda: next(clock)))
+    res = codeexec.evaluate_humaneval("/m", max_items=2)
+    assert calls == [(lm, [problems[t]["prompt"] for t in ids], 384, codeexec.HUMANEVAL_STOP)]
+    assert (limits[0].timeout_s, limits[0].memory_mb) == (10.0, 1024)
+    assert res["pass@1"] == 0.5 and list(res["completions"]) == ids
+    assert "[humaneval] generated 2 completions in 3.2s" in capsys.readouterr().out
+    again = codeexec.evaluate_humaneval(lm, max_items=1, max_new_tokens=9, timeout_s=2.0, memory_mb=512)
+    assert (
+        calls[-1][0] is lm
+        and calls[-1][2] == 9
+        and (limits[-1].timeout_s, limits[-1].memory_mb) == (2.0, 512)
+    )
+    assert again["problems"] == 1

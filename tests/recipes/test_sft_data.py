@@ -84,6 +84,7 @@ def test_a_bad_record_names_its_file_line_and_field(tmp_path, record, field, why
 
 def test_only_assistant_turns_carry_loss_over_several_turns(tok):
     msgs = [
+        {"role": "system", "content": "be brief"},
         {"role": "user", "content": "first question"},
         {"role": "assistant", "content": "first answer"},
         {"role": "user", "content": "second question"},
@@ -123,6 +124,9 @@ def test_examples_are_shifted_and_truncated():
     inp, lab = to_example(ids, trainable, 4)  # 4 positions: ids[:5] shifted
     assert inp.tolist() == [100, 101, 102, 103]
     assert lab.tolist() == [IGNORE, IGNORE, 103, 104]
+    inp, lab = to_example(ids, trainable, 5)  # an odd length too
+    assert inp.tolist() == [100, 101, 102, 103, 104]
+    assert lab.tolist() == [IGNORE, IGNORE, 103, 104, 105]
 
 
 def ex(n, start=1):
