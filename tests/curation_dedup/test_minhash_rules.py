@@ -133,7 +133,7 @@ def test_defaults_and_bounds():
 
 
 def test_progress_lines_and_summary(tmp_path, capsys, monkeypatch):
-    clock = itertools.count(100.0, 1.0)  # each reading 1 s after the last
+    clock = itertools.count(100.0, 1.5)  # each reading 1.5 s after the last
     monkeypatch.setattr(minhash, "time", SimpleNamespace(perf_counter=lambda: next(clock)))
     docs = {f"s{i}": [{"id": f"d{i}{j}", "text": f"text {i} {j} " * 6} for j in range(3)] for i in range(3)}
     docs["s2"].append({"id": "copy", "text": docs["s0"][0]["text"]})
@@ -141,9 +141,9 @@ def test_progress_lines_and_summary(tmp_path, capsys, monkeypatch):
     run(step, docs, tmp_path)
     lines = capsys.readouterr().out.splitlines()
     assert lines[:3] == [
-        "minhash_dedup: [1/3] s0: 3 docs (3 docs/s, ETA 2s)",  # 3 docs in 1 s; 2 shards left at 1 s each
-        "minhash_dedup: [2/3] s1: 3 docs (3 docs/s, ETA 1s)",
-        "minhash_dedup: [3/3] s2: 4 docs (3 docs/s, ETA 0s)",  # 10 docs in 3 s
+        "minhash_dedup: [1/3] s0: 3 docs (2 docs/s, ETA 3s)",  # 3 docs in 1.5 s; 2 shards left at 1.5 s each
+        "minhash_dedup: [2/3] s1: 3 docs (2 docs/s, ETA 2s)",  # 1.5 s left, shown rounded
+        "minhash_dedup: [3/3] s2: 4 docs (2 docs/s, ETA 0s)",  # 10 docs in 4.5 s
     ]
     assert lines[3] == "minhash_dedup summary"
     assert step.summary == {"shards": 3, "docs_signed_now": 10, "candidate_pairs": 1, "verified_pairs": 1,
@@ -152,3 +152,14 @@ def test_progress_lines_and_summary(tmp_path, capsys, monkeypatch):
     run(MinHashDedup(MinHashDedup.Config(num_partitions=2)), docs, tmp_path)
     again = capsys.readouterr().out.splitlines()
     assert again[:3] == [f"minhash_dedup: [{i}/3] s{i - 1}: done earlier, skipped" for i in (1, 2, 3)]
+
+
+def test_documents_without_words_are_never_candidates(tmp_path):
+    text = "one two three four five six seven eight"
+    docs = {"s": [{"id": "e1", "text": ""}, {"id": "a", "text": text}, {"id": "e2", "text": "!!! ..."},
+                  {"id": "b", "text": text.upper()}, {"id": "e3", "text": ""}]}  # fmt: skip
+    step = MinHashDedup(MinHashDedup.Config(num_partitions=1))
+    result = run(step, docs, tmp_path)
+    assert result == {"e1": (None, None), "a": (None, None), "e2": (None, None), "b": ("near_duplicate", "a"),
+                      "e3": (None, None)}  # fmt: skip
+    assert step.summary["candidate_pairs"] == 1
