@@ -47,9 +47,9 @@ where=$(cd "$WT" && PYTHONPATH="$SHIM" "$ROOT/.venv/bin/python" -c \
 for f in $where; do
   case "$f" in "$ROOT/$WT/"*) ;; *) echo "mutation: the tests would import $f, not the copy's" >&2; exit 1;; esac
 done
-# no third-party plugin autoload (pytest-timeout named): pytest starts in under a second, and startup is
-# most of a fast module's cost per mutant
-T="env PYTHONPATH=$SHIM PYTEST_DISABLE_PLUGIN_AUTOLOAD=1 $ROOT/.venv/bin/python -m pytest -p pytest_timeout -x -q -p no:cacheprovider"
+# no third-party plugin autoload (pytest-timeout named: a mutant that hangs a test fails it in 60 s):
+# pytest starts in under a second, and startup is most of a fast module's cost per mutant
+T="env PYTHONPATH=$SHIM PYTEST_DISABLE_PLUGIN_AUTOLOAD=1 $ROOT/.venv/bin/python -m pytest -p pytest_timeout --timeout=60 -x -q -p no:cacheprovider"
 # name | module | the tests that guard it
 MODULES="
 math_answer|infir/evaluation/math_answer.py|$T tests/evaluation/test_shipped.py tests/evaluation/test_math_answer_edges.py

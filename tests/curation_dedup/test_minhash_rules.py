@@ -133,33 +133,78 @@ def test_defaults_and_bounds():
 
 
 def test_progress_lines_and_summary(tmp_path, capsys, monkeypatch):
-    clock = itertools.count(100.0, 1.5)  # each reading 1.5 s after the last
+    clock = itertools.count(100.0, 0.8)  # each reading 0.8 s after the last
     monkeypatch.setattr(minhash, "time", SimpleNamespace(perf_counter=lambda: next(clock)))
-    docs = {f"s{i}": [{"id": f"d{i}{j}", "text": f"text {i} {j} " * 6} for j in range(3)] for i in range(3)}
+    sizes = {"s0": 3, "s1": 3, "s2": 3, "s3": 2}
+    docs = {s: [{"id": f"{s}d{j}", "text": f"text {s} {j} " * 6} for j in range(n)] for s, n in sizes.items()}
     docs["s2"].append({"id": "copy", "text": docs["s0"][0]["text"]})
     step = MinHashDedup(MinHashDedup.Config(num_partitions=2))
     run(step, docs, tmp_path)
     lines = capsys.readouterr().out.splitlines()
-    assert lines[:3] == [
-        "minhash_dedup: [1/3] s0: 3 docs (2 docs/s, ETA 3s)",  # 3 docs in 1.5 s; 2 shards left at 1.5 s each
-        "minhash_dedup: [2/3] s1: 3 docs (2 docs/s, ETA 2s)",  # 1.5 s left, shown rounded
-        "minhash_dedup: [3/3] s2: 4 docs (2 docs/s, ETA 0s)",  # 10 docs in 4.5 s
+    # rate: docs so far / seconds so far; ETA: seconds per shard so far x shards left
+    assert lines[:4] == [
+        "minhash_dedup: [1/4] s0: 3 docs (4 docs/s, ETA 2s)",  # 3 / 0.8 s; 0.8 s x 3
+        "minhash_dedup: [2/4] s1: 3 docs (4 docs/s, ETA 2s)",  # 6 / 1.6 s; 0.8 s x 2
+        "minhash_dedup: [3/4] s2: 4 docs (4 docs/s, ETA 1s)",  # 10 / 2.4 s; 0.8 s x 1
+        "minhash_dedup: [4/4] s3: 2 docs (4 docs/s, ETA 0s)",
     ]
-    assert lines[3] == "minhash_dedup summary"
-    assert step.summary == {"shards": 3, "docs_signed_now": 10, "candidate_pairs": 1, "verified_pairs": 1,
+    assert lines[4] == "minhash_dedup summary"
+    assert step.summary == {"shards": 4, "docs_signed_now": 12, "candidate_pairs": 1, "verified_pairs": 1,
                             "near_duplicates": 1}  # fmt: skip
-    assert lines[4:] == [f"  {k:<16} {v:>10,}" for k, v in step.summary.items()]
+    assert lines[5:] == [f"  {k:<16} {v:>10,}" for k, v in step.summary.items()]
     run(MinHashDedup(MinHashDedup.Config(num_partitions=2)), docs, tmp_path)
     again = capsys.readouterr().out.splitlines()
-    assert again[:3] == [f"minhash_dedup: [{i}/3] s{i - 1}: done earlier, skipped" for i in (1, 2, 3)]
+    assert again[:4] == [f"minhash_dedup: [{i}/4] s{i - 1}: done earlier, skipped" for i in (1, 2, 3, 4)]
 
 
 def test_documents_without_words_are_never_candidates(tmp_path):
     text = "one two three four five six seven eight"
     docs = {"s": [{"id": "e1", "text": ""}, {"id": "a", "text": text}, {"id": "e2", "text": "!!! ..."},
-                  {"id": "b", "text": text.upper()}, {"id": "e3", "text": ""}]}  # fmt: skip
+                  {"id": "b", "text": text.upper()}, {"id": "s1", "text": "hello there"},
+                  {"id": "s2", "text": "Hello, there!"}, {"id": "e3", "text": ""}],
+            "t-empty": []}  # fmt: skip
     step = MinHashDedup(MinHashDedup.Config(num_partitions=1))
     result = run(step, docs, tmp_path)
+    # two clusters: the long pair, and two texts shorter than a shingle (one shingle each)
     assert result == {"e1": (None, None), "a": (None, None), "e2": (None, None), "b": ("near_duplicate", "a"),
-                      "e3": (None, None)}  # fmt: skip
-    assert step.summary["candidate_pairs"] == 1
+                      "s1": (None, None), "s2": ("near_duplicate", "s1"), "e3": (None, None)}  # fmt: skip
+    assert step.summary["candidate_pairs"] == 2 and step.summary["near_duplicates"] == 2
+
+
+def test_signature_blocks_stay_within_the_chunk(monkeypatch):
+    sizes = [3, 2, 4, 1, 9, 2, 2]
+    sets = [np.arange(1, k + 1, dtype=np.uint64) << np.uint64(32) for k in sizes]
+    blocks = []
+    real = np.concatenate
+
+    def spy(arrays, *a, **kw):
+        out = real(arrays, *a, **kw)
+        blocks.append(len(out))
+        return out
+
+    monkeypatch.setattr(minhash, "_CHUNK", 5)
+    a, b = permutations(3, 1)
+    monkeypatch.setattr(np, "concatenate", spy)
+    signatures(sets, a, b)
+    monkeypatch.undo()
+    # greedy blocks of at most 5 shingles; a set larger than a block is a block of its own
+    assert blocks == [5, 5, 9, 4]
+
+
+def test_documents_are_shingled_in_batches(monkeypatch, tmp_path):
+    calls = []
+    real = minhash.shingle_sets
+    monkeypatch.setattr(minhash, "_BATCH", 4)
+    monkeypatch.setattr(minhash, "shingle_sets", lambda texts, n: calls.append(len(texts)) or real(texts, n))
+    docs = {"s": [{"id": str(i), "text": f"doc {i} words here now"} for i in range(10)]}
+    run(MinHashDedup(MinHashDedup.Config(num_partitions=1)), docs, tmp_path)
+    assert calls == [4, 4, 2]
+
+
+def test_verification_rejects_a_band_collision_below_the_threshold(tmp_path):
+    # Jaccard 1/8 (one shared word of eight); fifty one-row bands: the pair collides, verification says no
+    a = {"id": "a", "text": "w1 w2 w3 w4"}
+    b = {"id": "b", "text": "w1 w5 w6 w7 w8"}
+    step = MinHashDedup(MinHashDedup.Config(ngram=1, bands=50, rows=1, threshold=0.2, num_partitions=1))
+    assert run(step, {"s": [a, b]}, tmp_path) == {"a": (None, None), "b": (None, None)}
+    assert step.summary["candidate_pairs"] == 1 and step.summary["verified_pairs"] == 0
