@@ -189,3 +189,111 @@ def test_stdlib_background_reads_python_sources():
     texts, what = stdlib_background(limit=3)
     assert len(texts) == 3 and all(isinstance(t, str) and t for t in texts)
     assert what.startswith("python3.") and what.endswith("stdlib (3 files)")
+
+
+def test_many_items_and_a_long_unrelated_document(tmp_path):
+    """Enough index entries that unrelated n-grams pass the one-byte prefilter (~6% of them) and reach the
+    exact search, including hashes beyond the largest indexed one: none of them may count as a hit."""
+    rng = np.random.default_rng(5)
+    vocab = [f"w{i}x" for i in range(5000)]
+    items = [(f"b/{i}", " ".join(rng.choice(vocab[:2500], 14))) for i in range(150)]
+    items += [(f"s/{i}", " ".join(rng.choice(vocab[:2500], 5))) for i in range(300)]  # short: 5-grams
+    path, meta = index(tmp_path, items)
+    assert meta["short_items"] == 300
+    unrelated = " ".join(rng.choice(vocab[2500:], 6000))
+    s = step(path)
+    assert s.filter_batch([{"id": "u", "text": unrelated}, {"id": "v", "text": unrelated[::-1]}]) == [
+        None,
+        None,
+    ]
+    both = {"id": "x", "text": unrelated + " " + items[7][1] + " " + unrelated[:2000] + " " + items[170][1]}
+    assert s.filter(both) == "benchmark_contamination" and both["_decontam_hits"] == ["b/7", "s/20"]
+
+
+def test_short_items_first_last_and_after_a_one_word_item(tmp_path):
+    items = [
+        ("b/first", "alpha beta gamma delta"),
+        ("b/solo", "solo"),
+        ("b/mid", SHORT),
+        ("b/last", "count the vowels"),
+    ]
+    path, meta = index(tmp_path, items)
+    assert meta["short_items"] == 3 and meta["items_without_ngrams"] == ["b/solo"]
+    s = step(path)
+    for text, hit in [
+        ("so alpha beta gamma delta.", "b/first"),
+        ("we " + SHORT, "b/mid"),
+        ("count the vowels", "b/last"),
+    ]:
+        doc = {"id": "d", "text": text}
+        assert s.filter(doc) == "benchmark_contamination" and doc["_decontam_hits"] == [hit], text
+    # a short item split across two documents of a batch, its last word in the second: no match
+    docs = [{"id": "a", "text": words(SHORT, 0, 6)}, {"id": "b", "text": words(SHORT, 6, 1) + " more"}]
+    assert s.filter_batch(docs) == [None, None]
+    # documents with fewer words than an n-gram, and exactly a short item's length
+    assert s.filter({"id": "e", "text": "two words"}) is None
+    assert s.filter_batch([{"id": "f", "text": "count"}, {"id": "g", "text": "the vowels"}]) == [None, None]
+
+
+def test_min_hits_bounds():
+    assert Decontaminate.Config(index="x", min_hits=1).min_hits == 1
+    from infir.curation.registry import build_step
+
+    with pytest.raises(ConfigError, match=r"steps\[0\]\.min_hits"):
+        build_step({"type": "decontaminate", "index": "x", "min_hits": 0}, "steps[0]")
+
+
+def test_the_background_leaves_out_the_stdlibs_tests():
+    import sysconfig
+    from pathlib import Path
+
+    texts, what = stdlib_background()
+    grammar = Path(sysconfig.get_paths()["stdlib"]) / "test" / "test_grammar.py"
+    if grammar.is_file():
+        assert grammar.read_text(encoding="utf-8", errors="replace") not in texts
+    assert len(texts) > 100 and what.endswith(f"({len(texts)} files)")
+
+
+@pytest.mark.parametrize("rows, bits", [(4097, 17), (8191, 17), (8193, 18)])
+def test_the_prefilter_has_about_sixteen_slots_per_ngram(tmp_path, rows, bits):
+    text = " ".join(f"t{i}q" for i in range(rows + 9))  # distinct words: `rows` distinct 10-grams
+    path, meta = index(tmp_path, [("b/long", text)])
+    s = step(path)
+    s.setup()
+    assert meta["ngrams"] == rows and s._bits == bits  # ceil(log2(16 x rows))
+
+
+def grams_of_random_text(k: int, raw: bool, seed: int) -> tuple[list[str], np.ndarray]:
+    """A long random text's words and their k-gram hashes, computed as the step computes them."""
+    from infir.curation.dedup.store import batch_words, multi_ngram_hashes
+
+    words = [f"v{i}z" for i in np.random.default_rng(seed).integers(0, 50_000, 600_000)]
+    wh, _, _, _ = batch_words([" ".join(words)], digits=False)
+    return words, multi_ngram_hashes(wh, [] if raw else [k], raw=[k] if raw else [])[k]
+
+
+def test_a_candidate_above_every_indexed_key_is_no_hit(tmp_path):
+    """The exact search after the prefilter clamps a candidate beyond the largest key to the last one and
+    compares for equality: a candidate with the largest key's top bits (so it passes the prefilter) but a
+    greater value must not match. Items are picked low in their prefilter slot, so such k-grams exist."""
+    picked = {}
+    for k, raw in ((4, True), (10, False)):  # a short item (raw chain value) and one 10-gram item
+        words, grams = grams_of_random_text(k, raw, seed=k)
+        low = np.flatnonzero((grams & np.uint64((1 << 48) - 1)) < np.uint64(1 << 44))  # 16 top bits: slot
+        i = int(low[0])
+        item = " ".join(words[i : i + k])
+        above = np.flatnonzero((grams >> np.uint64(48) == grams[i] >> np.uint64(48)) & (grams > grams[i]))
+        lower = int(np.flatnonzero(grams < grams[i] // np.uint64(2))[0])  # a second item, below the first
+        picked[k] = (
+            item,
+            " ".join(words[int(above[0]) : int(above[0]) + k]),
+            " ".join(words[lower : lower + k]),
+        )
+    items = [(f"b/{k}{n}", picked[k][j]) for k in picked for n, j in (("a", 0), ("b", 2))]
+    path, meta = index(tmp_path, items)
+    s = step(path)
+    s.setup()
+    assert meta["short_items"] == 2 and meta["ngrams"] == 2 and s._bits == 16  # two keys each: even counts
+    for item, above, _ in picked.values():
+        assert s.filter({"id": "hit", "text": "so " + item}) == "benchmark_contamination"
+        assert s.filter({"id": "above", "text": above}) is None, above
