@@ -15,6 +15,8 @@ BAD = [
     ("gopher_quality", {"min_stop_words": -2}, "min_stop_words"),
     ("gopher_repetition", {"dup_line_frac": 1.2}, "dup_line_frac"),
     ("gopher_repetition", {"top_n_grams": {2: 3.0}}, "top_n_grams.2"),
+    ("gopher_repetition", {"top_n_grams": {3: -0.1}}, "top_n_grams.3"),
+    ("gopher_repetition", {"dup_n_grams": {5: -0.5}}, "dup_n_grams.5"),
     ("gopher_repetition", {"dup_n_grams": {0: 0.1}}, "dup_n_grams.0"),
     ("c4_quality", {"min_num_sentences": -5}, "min_num_sentences"),
     ("c4_quality", {"max_word_length": -2}, "max_word_length"),
@@ -41,3 +43,37 @@ def test_off_switches_and_edges_are_accepted():
     build_step({"type": "c4_quality", "min_num_sentences": -1, "max_word_length": -1})
     build_step({"type": "fineweb_quality", "line_punct_thr": 0.0, "new_line_ratio": 3.0})
     build_step({"type": "gopher_repetition", "top_n_grams": {2: 0.0}, "dup_line_frac": 0})
+
+
+def test_defaults_are_datatroves_with_finewebs_c4_setting():
+    """The steps' defaults are datatrove 0.10.1's own (read from its constructors), except C4's terminal
+    punctuation rule, which FineWeb turns off."""
+    import dataclasses
+    import inspect
+
+    dt = pytest.importorskip("datatrove.pipeline.filters")
+    from datatrove.pipeline.filters.gopher_quality_filter import STOP_WORDS
+
+    from infir.curation.filters.web import C4Quality, FineWebQuality, GopherQuality, GopherRepetition
+
+    pairs = [(GopherRepetition, dt.GopherRepetitionFilter), (GopherQuality, dt.GopherQualityFilter),
+             (C4Quality, dt.C4QualityFilter), (FineWebQuality, dt.FineWebQualityFilter)]  # fmt: skip
+    compared = 0
+    for ours, theirs in pairs:
+        params = inspect.signature(theirs.__init__).parameters
+        for f in dataclasses.fields(ours.Config):
+            if f.name not in params:
+                assert f.name == "rewrite_text"  # ours alone: datatrove always rewrites
+                continue
+            compared += 1
+            mine, default = getattr(ours.Config(), f.name), params[f.name].default
+            if f.name in ("top_n_grams", "dup_n_grams"):
+                default = dict(default)
+            elif f.name == "stop_words":
+                default = STOP_WORDS
+            elif f.name == "filter_no_terminal_punct":
+                assert default is True and mine is False  # FineWeb's C4 setting
+                continue
+            assert mine == default, (ours.__name__, f.name, mine, default)
+    assert compared == 31
+    assert not hasattr(C4Quality.Config(), "split_paragraph")  # datatrove's default (True) is the only mode
