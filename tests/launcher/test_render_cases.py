@@ -7,7 +7,7 @@ import subprocess
 
 from infir.launcher.chain import Resources, Stage
 from infir.launcher.cluster import ClusterConfig
-from infir.launcher.sbatch import pyxis_flags, render, stage_shape
+from infir.launcher.sbatch import pyxis_flags, render, stage_shape, write_script
 
 SITE = ClusterConfig(
     name="site", partition="gpu", account="proj", nodes=2, gpus_per_node=4, cpus_per_task=16, mem="0",
@@ -175,3 +175,18 @@ def test_pyxis_flags():
     assert pyxis_flags(SITE) == ["--container-image=nvcr.io#nvidia/nemo:25.07",
                                  "--container-mounts=/data:/data,/runs:/runs", "--container-workdir=/work"]  # fmt: skip
     assert pyxis_flags(SITE, "/img/cpu.sqsh")[0] == "--container-image=/img/cpu.sqsh"
+
+
+def test_a_one_gpu_job_in_a_container_checks_its_image_first():
+    one = render(Stage("e", ["infir", "eval"], Resources(gpus_per_node=1)), SITE, "/r")
+    assert "# Preflight: the container must hold the validated versions" in one
+    assert "#SBATCH --ntasks-per-node=1\n" in one and "#SBATCH --gpus-per-node=1\n" in one
+
+
+def test_scripts_are_written_beside_the_stages_logs_and_rewritten(tmp_path):
+    stage = Stage("tok", ["infir", "tokenize"])
+    run_dir = tmp_path / "new" / "run"
+    path = write_script(stage, ClusterConfig(), run_dir)
+    assert path == run_dir / "tok" / "tok.sbatch" and path.read_text().startswith("#!/bin/bash")
+    assert write_script(stage, ClusterConfig(requeue=False), run_dir) == path  # a rerun writes it again
+    assert "--requeue" not in path.read_text()

@@ -68,6 +68,16 @@ def test_records_of_both_shapes_become_chat_turns(tmp_path):
             ":messages",
             "must be the user's, got 'assistant'",
         ),
+        (
+            {"messages": [{"role": "user", "content": "u"}, {"role": "aardvark", "content": "a"}]},
+            ":messages",
+            "with an assistant turn",
+        ),
+        (
+            {"messages": [{"role": "wizard", "content": "w"}, {"role": "assistant", "content": "a"}]},
+            ":messages",
+            "must be the user's, got 'wizard'",
+        ),
         ({"prompt": "p"}, "", "needs `messages` or string `prompt` and `response`"),
         ({"prompt": "p", "response": 3}, "", "string `prompt` and `response`"),
         ({"prompt": None, "response": "r"}, "", "string `prompt`"),
@@ -218,3 +228,14 @@ def test_block_causal_mask():
     two = block_causal_mask(np.array([[0, 0, -1], [0, 1, 1]]))
     assert two.shape == (2, 1, 3, 3)
     assert two[1, 0].tolist() == [[True, False, False], [False, True, False], [False, True, True]]
+
+
+def test_chat_records_from_a_file_label_their_assistant_turns(tmp_path, tok):
+    msgs = [
+        {"role": "system", "content": "s"},
+        {"role": "user", "content": "q"},
+        {"role": "assistant", "content": "ans"},
+    ]
+    path = write(tmp_path, {"messages": msgs})  # roles read from JSON: equal strings, not the same objects
+    (p,) = build_packs([str(path)], tok, 64, packing=True, mask_prompt=True)
+    assert tok.decode(p.labels[p.labels != IGNORE]) == "ans<|eot_id|>"
