@@ -50,6 +50,22 @@ def test_trie_regex_matches_exactly_its_words():
     assert textstats._trie_regex(set()) == ""
 
 
+def test_cross_chunk_patterns_hold_spaced_pieces_of_multi_token_rules_only(reference):
+    risk, multi = textstats._cross_chunk_patterns()
+    plain = spacy.blank("en").tokenizer
+    plain.rules = {}
+    rules = reference.tokenizer.rules
+    split = [r for r in rules if len(plain(r)) > 1]
+    whole = [r for r in rules if len(plain(r)) == 1]
+    assert len(split) > 100 and len(whole) > 100
+    assert all(multi.fullmatch(r) for r in split)
+    assert not any(multi.fullmatch(r) for r in whole)  # "Dont": spaCy's own matcher never needs it
+    # a risk is a rule cut at one or more of its token boundaries by a space, never the rule itself
+    assert not any(risk.fullmatch(r) for r in split)
+    assert risk.fullmatch("'' ") is None and risk.fullmatch(": -)") and risk.fullmatch(":- )")
+    assert risk.search("The cat sat on the mat. Hello, world! It is 5 p.m. now") is None
+
+
 def test_risk_spans_include_matches_inside_others():
     pattern = re.compile("aba|b")
     assert list(textstats._risk_spans(pattern, "xabax")) == [(1, 4), (2, 3)]
