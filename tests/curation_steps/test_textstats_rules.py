@@ -64,6 +64,42 @@ def test_cross_chunk_patterns_hold_spaced_pieces_of_multi_token_rules_only(refer
     assert not any(risk.fullmatch(r) for r in split)
     assert risk.fullmatch("'' ") is None and risk.fullmatch(": -)") and risk.fullmatch(":- )")
     assert risk.search("The cat sat on the mat. Hello, world! It is 5 p.m. now") is None
+    # every way of cutting a multi-token rule at its token boundaries with spaces is a risk
+    for rule in split:
+        parts = [t.text for t in plain(rule)]
+        for cuts in range(1, 2 ** (len(parts) - 1)):
+            piece = parts[0] + "".join((" " if cuts >> j & 1 else "") + p for j, p in enumerate(parts[1:]))
+            assert risk.fullmatch(piece), (rule, piece)
+
+
+#: texts where spaCy's special-case matcher acts across a space (`' ''` read as one `''` match, which then
+#: blocks the in-chunk `''` of the next chunk): tokenizing chunk by chunk alone gets these wrong
+ACROSS_A_SPACE = [
+    "x' ''y",
+    "x'' ''y",
+    "x' ''y z",
+    "' ''y:''''",
+    "(:'' ''s-``",
+    ")a .' ''.(",
+    ".' '')a.y",
+    "y'' ''-",
+    "plain words first, then x' ''y and more plain words",
+]
+
+
+def test_special_case_windows_where_chunks_alone_go_wrong(reference):
+    textstats.clear_caches()
+    for text in ACROSS_A_SPACE:
+        by_chunk: list[str] = []
+        with textstats.memory_zone():
+            textstats._chunk_words(text.split(), by_chunk)
+        expected = spacy_words(reference, text)
+        assert by_chunk != expected, text  # the case needs its window
+        assert split_words(text) == expected, text
+    assert textstats._special_windows("x' ''y") == [(0, 6)]
+    assert textstats._special_windows("a b x' ''y c x'' ''y d") == [(4, 10), (13, 20)]
+    assert textstats._special_windows("'' '' ''") == [(0, 8)]  # overlapping risks merge into one window
+    assert textstats._special_windows("plain text only") == []
 
 
 def test_risk_spans_include_matches_inside_others():
