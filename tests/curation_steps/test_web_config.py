@@ -77,3 +77,18 @@ def test_defaults_are_datatroves_with_finewebs_c4_setting():
             assert mine == default, (ours.__name__, f.name, mine, default)
     assert compared == 31
     assert not hasattr(C4Quality.Config(), "split_paragraph")  # datatrove's default (True) is the only mode
+
+
+def test_the_smallest_n_and_whole_fractions_are_accepted():
+    step = build_step({"type": "gopher_repetition", "top_n_grams": {1: 1.0}, "dup_n_grams": {1: 0.0}})
+    assert step.config.top_n_grams == {1: 1.0} and step.config.dup_n_grams == {1: 0.0}
+
+
+def test_reason_names_cover_every_n_gram_rule():
+    from infir.curation.filters.web import GopherRepetition
+
+    c = GopherRepetition.Config()
+    assert GopherRepetition.reasons == (
+        "empty", "dup_para_frac", "dup_para_char_frac", "dup_line_frac", "dup_line_char_frac",
+        *(f"top_{n}_gram" for n in c.top_n_grams), *(f"duplicated_{n}_n_grams" for n in c.dup_n_grams),
+    )  # fmt: skip

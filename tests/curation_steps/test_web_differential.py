@@ -216,10 +216,43 @@ def test_each_filter_decides_as_datatrove_under_random_settings(vocab):
     }, seen
 
 
+#: (filter, settings, text) with a ratio exactly at its threshold: datatrove keeps such a document
+AT_THRESHOLD = [
+    ("rep", {"dup_line_char_frac": 0.25}, "aaaa\naaaa\nbbbbbb"),  # 4 repeated chars of 16
+    ("quality", {"max_symbol_word_ratio": 0.2}, "#tag one two three"),  # 1 hash, 5 words
+]
+
+
+@pytest.mark.parametrize("kind, settings, text", AT_THRESHOLD)
+def test_a_ratio_at_its_threshold_keeps_the_document(kind, settings, text):
+    off = {
+        "rep": dict(
+            dup_line_frac=0,
+            dup_para_frac=0,
+            dup_line_char_frac=0,
+            dup_para_char_frac=0,
+            top_n_grams={},
+            dup_n_grams={},
+        ),  # fmt: skip
+        "quality": {k: 0 for k in QUALITY_RULES},
+    }[kind]
+    mine = {"rep": GopherRepetition, "quality": GopherQuality}[kind]
+    their = {"rep": dt.GopherRepetitionFilter, "quality": dt.GopherQualityFilter}[kind]
+    cfg = {**off, **settings}
+    if kind == "rep":
+        their_cfg = {**cfg, "top_n_grams": (), "dup_n_grams": ()}
+    else:
+        their_cfg = cfg
+    assert ours(mine(mine.Config(**cfg)), text) == theirs(their(**their_cfg), text) == (None, text)
+    # and just above it, both drop
+    assert ours(mine(mine.Config(**cfg)), text + "\n#x")[0] == theirs(their(**their_cfg), text + "\n#x")[0]
+
+
 def test_the_combined_step_equals_the_four_in_order(vocab):
     rng = random.Random(11)
-    for _ in range(15):
-        cfg = configs(rng)
+    seen = set()
+    for round_ in range(30):
+        cfg = configs(rng) if round_ % 2 else one_rule_on(rng, configs(rng))
         if cfg["quality"]["min_doc_words"] == 0:  # datatrove divides by the word count
             cfg["quality"]["min_doc_words"] = 1
         combined = FineWebFilters(
@@ -231,8 +264,7 @@ def test_the_combined_step_equals_the_four_in_order(vocab):
             )
         )
         chain = datatrove_filters(cfg)
-        for _ in range(10):
-            text = make_doc(rng, vocab)
+        for text in [make_doc(rng, vocab) for _ in range(10)] + FIXED:
             expected, expected_text = None, text
             for flt in chain:
                 expected, expected_text = theirs(flt, expected_text)
@@ -244,5 +276,8 @@ def test_the_combined_step_equals_the_four_in_order(vocab):
             except ZeroDivisionError:
                 got = "ZeroDivisionError"
             assert got == expected, (cfg, text)
+            seen.add(got)
             if got is None:
                 assert doc["text"] == expected_text
+    # documents reach the last two filters of the chain too
+    assert seen & set(C4Quality.reasons) and seen & set(FineWebQuality.reasons), seen
