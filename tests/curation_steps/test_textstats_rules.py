@@ -41,11 +41,11 @@ UGLY = [
 
 
 def test_trie_regex_matches_exactly_its_words():
-    words = {"a", "ab", "abc", "b.", "x y", "''"}
+    words = {"a", "ab", "abc", "b.", "x y", "''", "cat", "car"}  # "ca" has exactly two continuations
     pattern = re.compile(textstats._trie_regex(words))
     for w in words:
         assert pattern.fullmatch(w), w
-    for w in ("", "abcd", "b", "ba", "x", "xy", "'"):
+    for w in ("", "abcd", "b", "ba", "x", "xy", "'", "ca", "cab"):
         assert not pattern.fullmatch(w), w
     assert textstats._trie_regex(set()) == ""
 
@@ -135,6 +135,9 @@ def test_the_chunk_cache_is_bounded(monkeypatch, reference):
     assert set(textstats._CHUNK_CACHE) == {"four", "five", "six"}
     textstats.clear_caches()
     assert textstats._CHUNK_CACHE == {}
+    split_words("one")
+    split_words("a b c d")  # 1 + 4 > 4: cleared first
+    assert set(textstats._CHUNK_CACHE) == {"a", "b", "c", "d"}
 
 
 def test_the_duplicate_count_stops_once_past_the_fraction():
