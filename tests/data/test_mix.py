@@ -260,3 +260,40 @@ def test_bad_token_counts_name_the_source(entry, field):
     with pytest.raises(ConfigError) as err:
         build_blend(mix, {"a": entry})
     assert err.value.path == field
+
+
+def test_blend_items_need_a_weight_and_a_prefix(tmp_path):
+    hand = tmp_path / "hand.yaml"
+    for item in ("[0.5]", "[-0.5, /p/a]", "[-2, /p/a]", "[1.0, 3]", "/p/a"):
+        hand.write_text(f"blend:\n  - [1.0, /p/b]\n  - {item}\n")
+        with pytest.raises(ConfigError, match=r"hand\.yaml:blend\[1\]: expected \[weight >= 0, prefix\]"):
+            Blend.load(hand)
+
+
+def test_a_zero_share_first_leaves_the_others_in_and_one_token_is_enough(tmp_path):
+    blend = build_blend(mixture(off=0, web=1), {"off": {"tokens": 0, "prefix": "/p/off"},
+                                                "web": {"tokens": 1, "prefix": "/p/web"}})  # fmt: skip
+    assert blend.megatron_blend() == (["/p/web"], [1.0]) and blend.epochs == {"web": 1000.0}
+
+
+def test_unreadable_mixture_and_counts_files_are_named(tmp_path):
+    from infir.data.mix import load_counts
+
+    bad = tmp_path / "mix.yaml"
+    bad.write_text("budget_tokens: -5\nsources: {web: {share: 1}}\n")
+    with pytest.raises(ConfigError, match=r"budget_tokens: .*\(in .*mix\.yaml\)"):
+        load_mixture(bad)
+    counts = tmp_path / "token_counts.json"
+    counts.write_text("{not json")
+    with pytest.raises(ConfigError, match=r"token_counts\.json: invalid JSON"):
+        load_counts(counts)
+
+
+def test_mixture_bounds_and_the_one_epoch_default():
+    base = {"budget_tokens": 1000, "sources": {"web": {"share": 1}}}
+    assert from_dict(MixtureConfig, base).sources["web"].allow_repeat is False  # one epoch unless told
+    for field, bad in (("budget_tokens", 0), ("max_epochs", 0)):
+        with pytest.raises(ConfigError, match=field):
+            from_dict(MixtureConfig, {**base, field: bad})
+    with pytest.raises(ConfigError, match=r"sources\.web: source 'web' would repeat"):
+        build_blend(from_dict(MixtureConfig, base), {"web": {"tokens": 10, "prefix": "/p/web"}})
