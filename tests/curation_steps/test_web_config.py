@@ -17,6 +17,7 @@ BAD = [
     ("gopher_repetition", {"top_n_grams": {2: 3.0}}, "top_n_grams.2"),
     ("gopher_repetition", {"top_n_grams": {3: -0.1}}, "top_n_grams.3"),
     ("gopher_repetition", {"dup_n_grams": {5: -0.5}}, "dup_n_grams.5"),
+    ("gopher_repetition", {"dup_n_grams": {6: 1.5}}, "dup_n_grams.6"),
     ("gopher_repetition", {"dup_n_grams": {0: 0.1}}, "dup_n_grams.0"),
     ("c4_quality", {"min_num_sentences": -5}, "min_num_sentences"),
     ("c4_quality", {"max_word_length": -2}, "max_word_length"),

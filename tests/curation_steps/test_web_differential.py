@@ -220,7 +220,16 @@ def test_each_filter_decides_as_datatrove_under_random_settings(vocab):
 AT_THRESHOLD = [
     ("rep", {"dup_line_char_frac": 0.25}, "aaaa\naaaa\nbbbbbb"),  # 4 repeated chars of 16
     ("quality", {"max_symbol_word_ratio": 0.2}, "#tag one two three"),  # 1 hash, 5 words
+    ("rep", {"dup_para_char_frac": 4 / 18}, "aaaa\n\naaaa\n\nbbbbbb"),  # 4 repeated chars of 18
 ]
+
+
+def test_n_gram_rules_in_any_order():
+    """A document too short for the first n listed is still checked for the next (n in any order)."""
+    settings = dict(dup_line_frac=0, dup_para_frac=0, dup_line_char_frac=0, dup_para_char_frac=0)
+    mine = GopherRepetition(GopherRepetition.Config(**settings, top_n_grams={4: 0.1, 2: 0.2}, dup_n_grams={}))
+    their = dt.GopherRepetitionFilter(**settings, top_n_grams=((4, 0.1), (2, 0.2)), dup_n_grams=())
+    assert ours(mine, "ab ab ab") == theirs(their, "ab ab ab") == ("top_2_gram", "ab ab ab")
 
 
 @pytest.mark.parametrize("kind, settings, text", AT_THRESHOLD)
