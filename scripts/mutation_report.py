@@ -91,9 +91,13 @@ def report(name: str, db: sqlite3.Connection, module: Path, out: Path) -> str:
         encoding="utf-8",
     )
     killed = len(scored) - len(live)
-    left = f", {pending} not run yet" if pending else ""
+    # an interrupted run (a RETEST deletes its survivors' results first) leaves jobs without a result: they
+    # count as not killed, so a score is never better than what ran
+    pending -= len(ann - {job for (job,) in db.execute("select job_id from work_results")})
+    total = len(scored) + pending
+    left = f", {pending} not run yet and counted as surviving" if pending else ""
     return (
-        f"{name:<17} {killed:>6}/{len(scored):<6} {100 * killed / max(len(scored), 1):5.1f}%   "
+        f"{name:<17} {killed:>6}/{total:<6} {100 * killed / max(total, 1):5.1f}%   "
         f"({len(ann)} annotation-only mutants left out{left}; survivors in {out})"
     )
 

@@ -152,10 +152,10 @@ def test_score_samples_writes_every_result_in_file_order(tmp_path, problems):
 
 
 def test_the_progress_line_reports_programs_per_second(capsys, monkeypatch):
-    clock = iter([10.0, 12.5])
+    clock = iter([100.0, 100.4])
     monkeypatch.setattr(codeexec, "time", SimpleNamespace(perf_counter=lambda: next(clock)))
     execute([(f"t{i}", "pass\n") for i in range(5)], FAST, workers=1)
-    assert "[sandbox] 5 programs, 1 workers, 2.0 programs/s, isolation=" in capsys.readouterr().out
+    assert "[sandbox] 5 programs, 1 workers, 12.5 programs/s, isolation=" in capsys.readouterr().out
 
 
 def test_default_limits_and_pass_at_k(problems, monkeypatch, tmp_path):
@@ -172,6 +172,8 @@ def test_default_limits_and_pass_at_k(problems, monkeypatch, tmp_path):
     rows = [{"task_id": "HumanEval/0", "completion": "    return True\n"}] * 10
     res = score_samples(samples_file(tmp_path, rows), problems)
     assert res["pass@1"] == res["pass@10"] == 1.0 and "pass@100" not in res
+    hundred = score_samples(samples_file(tmp_path, rows * 10), problems)
+    assert sorted(hundred) == sorted([*res, "pass@100"]) and hundred["pass@100"] == 1.0
 
 
 def test_humaneval_with_a_model_generates_then_executes(problems, monkeypatch, capsys):
