@@ -221,6 +221,8 @@ AT_THRESHOLD = [
     ("rep", {"dup_line_char_frac": 0.25}, "aaaa\naaaa\nbbbbbb"),  # 4 repeated chars of 16
     ("quality", {"max_symbol_word_ratio": 0.2}, "#tag one two three"),  # 1 hash, 5 words
     ("rep", {"dup_para_char_frac": 4 / 18}, "aaaa\n\naaaa\n\nbbbbbb"),  # 4 repeated chars of 18
+    ("quality", {"max_symbol_word_ratio": 0.25}, "one two three..."),  # 1 ellipsis, 4 words
+    ("quality", {"max_non_alpha_words_ratio": 0.5}, "abc123 456 789 x9"),  # 2 of 4 words hold a letter
 ]
 
 
