@@ -236,8 +236,9 @@ def test_short_items_first_last_and_after_a_one_word_item(tmp_path):
 
 
 def test_min_hits_bounds():
-    assert Decontaminate.Config(index="x", min_hits=1).min_hits == 1
     from infir.curation.registry import build_step
+
+    assert build_step({"type": "decontaminate", "index": "x", "min_hits": 1}).config.min_hits == 1
 
     with pytest.raises(ConfigError, match=r"steps\[0\]\.min_hits"):
         build_step({"type": "decontaminate", "index": "x", "min_hits": 0}, "steps[0]")
