@@ -239,3 +239,9 @@ def test_chat_records_from_a_file_label_their_assistant_turns(tmp_path, tok):
     path = write(tmp_path, {"messages": msgs})  # roles read from JSON: equal strings, not the same objects
     (p,) = build_packs([str(path)], tok, 64, packing=True, mask_prompt=True)
     assert tok.decode(p.labels[p.labels != IGNORE]) == "ans<|eot_id|>"
+
+
+def test_masked_labels_are_the_value_torch_ignores():
+    import torch
+
+    assert IGNORE == torch.nn.CrossEntropyLoss().ignore_index == -100
