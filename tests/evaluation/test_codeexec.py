@@ -205,3 +205,10 @@ def test_humaneval_with_a_model_generates_then_executes(problems, monkeypatch, c
         and (limits[-1].timeout_s, limits[-1].memory_mb) == (2.0, 512)
     )
     assert again["problems"] == 1
+
+
+def test_run_program_defaults(monkeypatch):
+    seen = []
+    monkeypatch.setattr(codeexec, "_sandboxed", lambda task, program, limits: seen.append(limits) or "ok")
+    assert run_program("t", "pass\n") == "ok"
+    assert (seen[0].timeout_s, seen[0].memory_mb) == (10.0, 1024)
