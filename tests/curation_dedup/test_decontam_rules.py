@@ -298,3 +298,21 @@ def test_a_candidate_above_every_indexed_key_is_no_hit(tmp_path):
     for item, above, _ in picked.values():
         assert s.filter({"id": "hit", "text": "so " + item}) == "benchmark_contamination"
         assert s.filter({"id": "above", "text": above}) is None, above
+
+
+def test_a_short_item_across_a_document_edge_mid_batch_is_no_match(tmp_path):
+    path, _ = index(tmp_path, [("b/s", "alpha beta gamma delta")])
+    docs = [{"id": "a", "text": "x alpha beta"}, {"id": "b", "text": "gamma delta"}, {"id": "c", "text": "y"}]
+    assert step(path).filter_batch(docs) == [None, None, None]
+
+
+def test_every_short_item_of_one_length_is_found(tmp_path):
+    items = [(f"b/{i}", f"word{i}a word{i}b word{i}c") for i in range(4)]  # four 3-word items
+    path, _ = index(tmp_path, items)
+    s = step(path)
+    s.setup()
+    keys, owners = s._short[3]
+    assert len(keys) == 4
+    for item in owners.tolist():  # the largest key's item too
+        doc = {"id": "d", "text": "so " + items[item][1]}
+        assert s.filter(doc) == "benchmark_contamination" and doc["_decontam_hits"] == [items[item][0]]
