@@ -6,13 +6,12 @@ tokens a fresh `spacy.blank("en")` gives for the whole text; the oracle here is 
 
 from __future__ import annotations
 
-import random
-
 import pytest
 
 from infir.curation.filters import textstats
 
 from .realtext import web_docs
+from .spacy_oracle import check_random_dense_texts, spacy_words
 
 spacy = pytest.importorskip("spacy")
 
@@ -21,12 +20,6 @@ spacy = pytest.importorskip("spacy")
 def reference():
     """A stock blank English tokenizer (default lexeme getters, no shortcuts)."""
     return spacy.blank("en")
-
-
-def spacy_words(ref, text: str) -> list[str]:
-    """datatrove's SpaCyTokenizer.word_tokenize: stripped, non-empty token texts of the whole text."""
-    with ref.memory_zone():
-        return [s for s in (t.text.strip() for t in ref.tokenizer(text)) if s]
 
 
 def test_plain_word_bypass_matches_spacy_on_real_chunks_and_every_special_case(reference):
@@ -51,21 +44,8 @@ def test_split_words_matches_whole_text_spacy_on_real_docs(reference):
 
 def test_special_case_windows_match_whole_text_spacy(reference):
     """Random texts dense in special cases split across spaces: where a cross-space match blocks one."""
-    plain = spacy.blank("en").tokenizer
-    plain.rules = {}
-    # rules only spaCy's matcher applies (affix splitting cuts them), and the tokens they are cut into
-    multi = [r for r in reference.tokenizer.rules if len(plain(r)) > 1]
-    pieces = multi + [t.text for r in multi for t in plain(r)] + ["item.", "m.", "x", "Dont", "a.m."]
-    rng = random.Random(0)
-    textstats.clear_caches()
-    windows = 0
-    for _ in range(4000):
-        parts = [rng.choice(pieces) for _ in range(rng.randint(2, 12))]
-        # mostly single spaces: only those let a match cross chunks (a few cases here need the windows)
-        text = "".join(p + rng.choice([" ", " ", " ", "", "\n"]) for p in parts)
-        windows += bool(textstats._special_windows(text))
-        assert textstats.split_words(text) == spacy_words(reference, text), repr(text)
-    assert windows > 300  # the texts must exercise the in-place window path
+    # the texts must exercise the in-place window path
+    assert check_random_dense_texts(reference, seed=0, texts=4000, max_parts=12) > 300
 
 
 def test_lean_lexemes_keep_token_texts_and_flags(reference):

@@ -5,7 +5,6 @@ the chunk cache's bound and the per-document cache."""
 
 from __future__ import annotations
 
-import random
 import re
 
 import pytest
@@ -14,6 +13,7 @@ from infir.curation.filters import textstats
 from infir.curation.filters.textstats import TextStats, all_dup_chars, count_sentences, dups, split_words
 
 from .realtext import web_docs
+from .spacy_oracle import check_random_dense_texts, spacy_words
 
 spacy = pytest.importorskip("spacy")
 gopher = pytest.importorskip("datatrove.pipeline.filters.gopher_repetition_filter")
@@ -22,11 +22,6 @@ gopher = pytest.importorskip("datatrove.pipeline.filters.gopher_repetition_filte
 @pytest.fixture(scope="module")
 def reference():
     return spacy.blank("en")
-
-
-def spacy_words(ref, text: str) -> list[str]:
-    with ref.memory_zone():
-        return [s for s in (t.text.strip() for t in ref.tokenizer(text)) if s]
 
 
 UGLY = [
@@ -179,19 +174,7 @@ def test_sentences_equal_datatroves():
 
 
 def test_special_case_windows_on_random_dense_text(reference):
-    plain = spacy.blank("en").tokenizer
-    plain.rules = {}
-    multi = [r for r in reference.tokenizer.rules if len(plain(r)) > 1]
-    pieces = multi + [t.text for r in multi for t in plain(r)] + ["item.", "m.", "x", "Dont", "a.m."]
-    rng = random.Random(1)
-    textstats.clear_caches()
-    windows = 0
-    for _ in range(500):
-        parts = [rng.choice(pieces) for _ in range(rng.randint(2, 10))]
-        text = "".join(p + rng.choice([" ", " ", " ", "", "\n"]) for p in parts)
-        windows += bool(textstats._special_windows(text))
-        assert split_words(text) == spacy_words(reference, text), repr(text)
-    assert windows > 30
+    assert check_random_dense_texts(reference, seed=1, texts=500, max_parts=10) > 30
 
 
 def test_words_equal_spacys_on_ugly_and_real_text(reference):
